@@ -1,0 +1,165 @@
+"""The `psych` command: argument parsing and printing only; the work is in the modules.
+
+Exit codes everywhere: 0 ok, 1 the input has problems, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .problems import UsageError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _emit(lines: Sequence[str] | object) -> None:
+    for line in lines:  # type: ignore[attr-defined]
+        print(line)
+
+
+# ---------------------------------------------------------------- validate
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .report import render
+    from .validate import validate_file
+
+    problems, rows, errors, warnings, files = [], 0, 0, 0, 0
+    budget = args.max_errors
+    for name in args.paths:
+        report = validate_file(Path(name), max_errors=budget)
+        files += 1
+        rows += report.rows
+        errors += report.errors
+        warnings += report.warnings
+        problems.extend(report.problems)
+        if budget is not None:
+            budget -= report.errors
+            if budget <= 0:
+                break
+    verdict = "FAILED" if errors else "ok"
+    summary = (
+        f"{verdict}: {files} file(s), {rows} row(s), {errors} error(s), {warnings} warning(s)"
+    )
+    extra = {"files": files, "rows": rows, "errors": errors, "warnings": warnings}
+    _emit(render(problems, args.format, summary, extra))
+    return EXIT_PROBLEMS if errors else EXIT_OK
+
+
+# ---------------------------------------------------------------- config
+def cmd_config(args: argparse.Namespace) -> int:
+    from .configs import default_output, default_preset, resolve_preset, write_config
+
+    preset = args.preset
+    if preset is None:
+        preset = default_preset()
+        print(f"psych config: no preset given; chose {preset} for this hardware", file=sys.stderr)
+    resolved = resolve_preset(preset, args.set)
+    out = Path(args.output) if args.output else default_output(preset)
+    changed = write_config(resolved, out, force=args.force)
+    print(f"{'wrote' if changed else 'unchanged'}: {out}")
+    return EXIT_OK
+
+
+def cmd_preset(args: argparse.Namespace) -> int:
+    from .configs import default_preset
+
+    print(default_preset())
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- tiny
+def cmd_tiny(args: argparse.Namespace) -> int:
+    from .tiny import ensure_tiny_model
+
+    print(ensure_tiny_model())
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- trained
+def cmd_trained(args: argparse.Namespace) -> int:
+    from .configs import read_yaml
+    from .paths import resolve
+
+    cfg = read_yaml(Path(args.config))
+    out = resolve(cfg.get("output_dir", "outputs"))
+    missing = [n for n in ("adapter_model.safetensors", "adapter_config.json")
+               if not (out / n).is_file()]
+    if missing:
+        print(f"psych trained: error: {out}: no {', '.join(missing)}: training did not finish",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    bar = "=" * 78
+    print(bar)
+    print(f"Adapter written to: {out}/ (adapter_model.safetensors, adapter_config.json, README.md)")
+    base = str(cfg.get("base_model", ""))
+    if "tiny-qwen3" in base:
+        print("This was the CPU DEMO: the embedded tiny Qwen3 (random weights, ~0.2M parameters)")
+        print("went through the real pipeline (validation, Axolotl, QLoRA, the plugin's template).")
+        print("It proves the pipeline works; it says nothing about answer quality.")
+        print("For the real job (QLoRA on Qwen/Qwen3-1.7B) run `make train` on a machine with a")
+        print("CUDA GPU, or: make train PRESET=qwen3-1.7b-qlora")
+    else:
+        print(f"Base model: {base}")
+    print(bar)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="psych",
+        description="Fine-tune Qwen3 on psychology knowledge (Alpaca rows) through Axolotl.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("validate", help="check JSONL rows against schemas/alpaca.schema.json")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.add_argument("--max-errors", type=int, default=None, metavar="N")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("config", help="generate a complete Axolotl YAML from a preset")
+    p.add_argument("preset", nargs="?", help="preset name (default: chosen by hardware)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key (typed as YAML; dotted keys reach into mappings)")
+    p.add_argument("-o", "--output", help="output path (default: axolotl_configs/generated/)")
+    p.add_argument("--force", action="store_true", help="overwrite a hand-edited output")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("preset", help="print the preset this hardware gets by default")
+    p.set_defaults(func=cmd_preset)
+
+    p = sub.add_parser("trained", help="check a finished run's adapter and say where it is")
+    p.add_argument("config", help="the generated Axolotl YAML that was trained")
+    p.set_defaults(func=cmd_trained)
+
+    p = sub.add_parser("tiny", help="build (or find cached) the embedded tiny Qwen3 model")
+    p.set_defaults(func=cmd_tiny)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as e:
+        print(f"psych {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"psych {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""YAML templates (axolotl_configs/) + overrides -> one complete Axolotl YAML.
+
+A preset is `axolotl_configs/presets/NAME.yml`, merged over `axolotl_configs/defaults.yml`
+(mappings merge key by key, lists and scalars replace). A preset may name another in `extends:`.
+The output carries a header with its sources, overrides and a hash of its body, so a copy a
+person edited afterwards is recognised and not overwritten without --force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .atomic import write_text_atomic
+from .paths import CONFIGS_DIR, REPO_ROOT
+from .problems import UsageError
+
+PRESETS_DIR = CONFIGS_DIR / "presets"
+GENERATED_DIR = CONFIGS_DIR / "generated"
+DEFAULTS = CONFIGS_DIR / "defaults.yml"
+GPU_PRESET = "qwen3-1.7b-qlora"
+CPU_PRESET = "tiny-cpu"
+HASH_RE = re.compile(r"^# psych-config-sha256: ([0-9a-f]{64})$", re.M)
+
+
+def has_cuda_gpu() -> bool:
+    """A CUDA GPU is usable: the driver answers nvidia-smi (no torch import needed)."""
+    if not shutil.which("nvidia-smi"):
+        return False
+    try:
+        done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and b"GPU" in done.stdout
+
+
+def default_preset() -> str:
+    return GPU_PRESET if has_cuda_gpu() else CPU_PRESET
+
+
+def list_presets(presets_dir: Path = PRESETS_DIR) -> list[str]:
+    return sorted(p.stem for p in presets_dir.glob("*.yml"))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Safe-load one YAML mapping; a clear UsageError for anything else."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"{path}: {e.strerror or e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UsageError(f"{path}:{line}: -: invalid YAML: {problem}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}:1: -: expected a YAML mapping of config keys")
+    return data
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b=value` -> (["a","b"], typed value). Values are YAML: 3, 2e-4, true, [a, b]."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--set {text!r}: expected KEY=VALUE")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise UsageError(f"--set {text!r}: value is not valid YAML ({e.__class__.__name__})") from e
+    return key.strip().split("."), value
+
+
+def apply_override(cfg: dict[str, Any], path: list[str], value: Any) -> None:
+    node: Any = cfg
+    for i, part in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise UsageError(f"--set {'.'.join(path)}: no list item {part}")
+            node = node[int(part)]
+            continue
+        if part not in node or not isinstance(node[part], dict | list):
+            node[part] = [] if nxt.isdigit() else {}
+        node = node[part]
+    last = path[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise UsageError(f"--set {'.'.join(path)}: no list item {last}")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+@dataclass
+class Resolved:
+    preset: str
+    config: dict[str, Any]
+    sources: list[Path]
+    overrides: list[str]
+
+
+def resolve_preset(
+    preset: str,
+    overrides: list[str] | None = None,
+    presets_dir: Path = PRESETS_DIR,
+    defaults: Path = DEFAULTS,
+) -> Resolved:
+    chain: list[Path] = []
+    name: str | None = preset
+    while name:
+        path = presets_dir / f"{name}.yml"
+        if not path.is_file():
+            known = ", ".join(list_presets(presets_dir))
+            raise UsageError(f"unknown preset {name!r} (known: {known})")
+        if path in chain:
+            raise UsageError(f"{path}: `extends` loops back to {name!r}")
+        chain.append(path)
+        name = read_yaml(path).get("extends")
+    config = read_yaml(defaults) if defaults.is_file() else {}
+    for path in reversed(chain):
+        layer = read_yaml(path)
+        layer.pop("extends", None)
+        config = deep_merge(config, layer)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        apply_override(config, keys, value)
+    sources = ([defaults] if defaults.is_file() else []) + list(reversed(chain))
+    return Resolved(preset, config, sources, list(overrides or []))
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def render(resolved: Resolved) -> str:
+    body = yaml.safe_dump(resolved.config, sort_keys=False, allow_unicode=True, width=100)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    header = [
+        f"# Generated by `psych config {resolved.preset}` from: "
+        + " + ".join(_rel(p) for p in resolved.sources),
+        f"# Overrides: {' '.join(resolved.overrides) if resolved.overrides else '(none)'}",
+        "# Edit the templates (or pass --set) rather than this file: `psych config` will not",
+        "# overwrite a hand-edited copy without --force.",
+        f"# psych-config-sha256: {digest}",
+    ]
+    return "\n".join(header) + "\n" + body
+
+
+def is_hand_edited(path: Path) -> bool:
+    """True when `path` exists and its body no longer matches the hash it was generated with."""
+    if not path.exists():
+        return False
+    text = path.read_text(encoding="utf-8", errors="replace")
+    match = HASH_RE.search(text)
+    if not match:
+        return True  # not ours, or the header was edited away
+    body = text[text.index("\n", match.end()) + 1 :] if "\n" in text[match.end() :] else ""
+    return hashlib.sha256(body.encode()).hexdigest() != match.group(1)
+
+
+def default_output(preset: str) -> Path:
+    return GENERATED_DIR / f"{preset}.yml"
+
+
+def write_config(resolved: Resolved, out: Path, force: bool = False) -> bool:
+    """Write atomically; False when the file already holds exactly this text."""
+    text = render(resolved)
+    if out.exists():
+        if out.read_text(encoding="utf-8", errors="replace") == text:
+            return False
+        if is_hand_edited(out) and not force:
+            raise UsageError(
+                f"{out}: edited by hand since it was generated; not overwriting it "
+                "(use --force, or move your edits into the templates or --set)"
+            )
+    write_text_atomic(out, text)
+    return True

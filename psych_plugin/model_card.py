@@ -1,0 +1,89 @@
+"""The model card written next to the adapter after training (README.md in output_dir)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .prompts import SETTINGS_FILE, PromptSettings, system_message
+
+
+def dataset_stats(paths: list[Path]) -> tuple[int, Counter[str]]:
+    rows, categories = 0, Counter[str]()
+    for path in paths:
+        with open(path, encoding="utf-8-sig") as f:
+            for line in f:
+                if line.strip():
+                    rows += 1
+                    categories[json.loads(line).get("category") or "(none)"] += 1
+    return rows, categories
+
+
+def training_figures(trainer: Any) -> dict[str, Any]:
+    if trainer is None:
+        return {}
+    figures: dict[str, Any] = {"global_step": trainer.state.global_step}
+    for entry in trainer.state.log_history:
+        for key in ("train_loss", "train_runtime", "train_samples_per_second", "eval_loss"):
+            if key in entry:
+                figures[key] = entry[key]
+        if "loss" in entry:
+            figures.setdefault("first_logged_loss", entry["loss"])
+            figures["last_logged_loss"] = entry["loss"]
+    return figures
+
+
+def write_model_card(out: Path, cfg: Any, settings: PromptSettings, trainer: Any) -> Path:
+    paths = [Path(d["path"]) for d in cfg.get("datasets") or [] if Path(d["path"]).is_file()]
+    rows, categories = dataset_stats(paths)
+    figures = training_figures(trainer)
+    lines = [
+        f"# {Path(cfg.output_dir).name}",
+        "",
+        "A LoRA adapter trained with Axolotl and psych_plugin on psychology instruction data "
+        "(Alpaca format).",
+        "",
+        "## Base model",
+        "",
+        f"- base_model: `{cfg.base_model}`",
+        f"- adapter: `{cfg.adapter}` (r={cfg.lora_r}, alpha={cfg.lora_alpha}, "
+        f"load_in_4bit={bool(cfg.load_in_4bit)})",
+        f"- target modules: {', '.join(cfg.lora_target_modules or []) or 'all linear'}",
+        "",
+        "## Prompt template",
+        "",
+        f"- style: `{settings.style}`; settings in `{SETTINGS_FILE}` (used by `psych infer`)",
+        f"- category prompts: {'on' if settings.use_category_prompts else 'off'}",
+        "",
+        "System prompt:" if settings.style == "chat" else "Preamble:",
+        "",
+        "```",
+        system_message(settings) if settings.style == "chat" else settings.alpaca_preamble,
+        "```",
+        "",
+        "## Data",
+        "",
+        f"- files: {', '.join(f'`{p}`' for p in paths) or '(none local)'}",
+        f"- rows: {rows}",
+        "",
+        "| category | rows |",
+        "| --- | ---: |",
+        *[f"| {name} | {count} |" for name, count in sorted(categories.items())],
+        "",
+        "## Training",
+        "",
+        f"- sequence_len={cfg.sequence_len}, micro_batch_size={cfg.micro_batch_size}, "
+        f"gradient_accumulation_steps={cfg.gradient_accumulation_steps}, "
+        f"num_epochs={cfg.num_epochs}, max_steps={cfg.max_steps}, "
+        f"learning_rate={cfg.learning_rate}",
+        *[f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in figures.items()],
+        "",
+    ]
+    path = out / "README.md"
+    tmp = out / ".README.md.tmp"
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,160 @@
+"""The Alpaca row schema (schemas/alpaca.schema.json) and a fast check that agrees with it.
+
+The JSON Schema is the single source of truth. `row_is_valid` is a hand-compiled fast path for
+the common case (a valid row) and is derived from the schema file at import time, so a change of
+allowed keys, required keys or enum values flows through; `row_errors` asks jsonschema itself,
+and is used only for rows the fast path rejects. A property test checks both agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .paths import SCHEMA_PATH
+
+# Names people use for the three Alpaca fields in other formats (ShareGPT, Dolly, QA sets).
+FIELD_ALIASES = {
+    "response": "output",
+    "answer": "output",
+    "completion": "output",
+    "prompt": "instruction",
+    "question": "instruction",
+    "query": "instruction",
+    "context": "input",
+}
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        schema: dict[str, Any] = json.load(f)
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+@cache
+def validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema())
+
+
+def _compile_fast_check() -> Any:
+    schema = load_schema()
+    props: dict[str, dict[str, Any]] = schema["properties"]
+    required = frozenset(schema["required"])
+    allowed = frozenset(props)
+    # Each property: (expected python type or None, compiled pattern or None, enum set or None).
+    # Only the keywords used by our schema are compiled; anything else falls back to jsonschema.
+    supported = {"type", "pattern", "enum", "description"}
+    checks: list[tuple[str, type | None, Any, frozenset[Any] | None]] = []
+    for name, spec in props.items():
+        if set(spec) - supported or spec.get("type", "string") != "string":
+            return None
+        pattern = re.compile(spec["pattern"]).search if "pattern" in spec else None
+        enum = frozenset(spec["enum"]) if "enum" in spec else None
+        if enum is not None and not all(type(v) is str for v in enum):
+            return None
+        checks.append((name, str if "type" in spec else None, pattern, enum))
+    if schema.get("additionalProperties") is not False or schema.get("type") != "object":
+        return None
+
+    def row_is_valid(row: object) -> bool:
+        if type(row) is not dict:
+            return False
+        keys = row.keys()
+        if not (required <= keys and keys <= allowed):
+            return False
+        for name, typ, pattern, enum in checks:
+            if name not in row:
+                continue
+            value = row[name]
+            if type(value) is not str:
+                # Every property of our schema is a string (enum values included).
+                return False
+            if pattern is not None and pattern(value) is None:
+                return False
+            if enum is not None and value not in enum:
+                return False
+        return True
+
+    return row_is_valid
+
+
+_FAST = _compile_fast_check()
+
+
+def row_is_valid(row: object) -> bool:
+    """True when `row` satisfies the schema; the hot path of `psych validate`."""
+    if _FAST is not None:
+        return bool(_FAST(row))
+    return validator().is_valid(row)
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return "number"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), type(value).__name__)
+
+
+def suggest_field(name: str) -> str | None:
+    allowed = list(load_schema()["properties"])
+    if name.lower() in FIELD_ALIASES:
+        return FIELD_ALIASES[name.lower()]
+    close = difflib.get_close_matches(name.lower(), allowed, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def row_errors(row: object) -> list[tuple[str, str]]:
+    """(field, message) for each way `row` breaks the schema, in a stable order."""
+    if not isinstance(row, dict):
+        return [("-", f"expected a JSON object, got {_article(_json_type(row))}")]
+    out: list[tuple[str, str]] = []
+    schema = load_schema()
+    allowed = list(schema["properties"])
+    errors = sorted(validator().iter_errors(row), key=lambda e: (list(e.path), e.validator))
+    for err in errors:
+        field = ".".join(str(p) for p in err.path) or "$"
+        kind = err.validator
+        if kind == "required":
+            missing = err.message.split("'")[1]
+            present = [k for k in row if suggest_field(k) == missing]
+            hint = f" (found '{present[0]}': rename it to '{missing}')" if present else ""
+            out.append((missing, f"missing required field{hint}"))
+        elif kind == "additionalProperties":
+            for extra in sorted(k for k in row if k not in schema["properties"]):
+                guess = suggest_field(extra)
+                hint = f"; did you mean '{guess}'?" if guess else ""
+                out.append(
+                    (extra, f"unknown field{hint} (allowed: {', '.join(allowed)})"),
+                )
+        elif kind == "type":
+            want = err.validator_value
+            out.append((field, f"expected {_article(want)}, got {_article(_json_type(err.instance))}"))
+        elif kind == "pattern":
+            what = "empty" if err.instance == "" else "whitespace-only"
+            out.append((field, f"must not be empty or whitespace-only (got {what} text)"))
+        elif kind == "enum":
+            choices = ", ".join(str(v) for v in err.validator_value)
+            out.append((field, f"must be one of: {choices} (got {_short(err.instance)})"))
+        else:
+            out.append((field, err.message))
+    return out
+
+
+def _article(kind: object) -> str:
+    kind = str(kind)
+    return ("an " if kind[:1] in "aeiou" else "a ") + kind
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
