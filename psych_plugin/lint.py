@@ -1,0 +1,156 @@
+"""`psych lint`: what a valid dataset can still get wrong. Duplicates, near-duplicates, eval
+leakage, rows Axolotl would drop for length; plus balance and length statistics."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .problems import Problem
+from .validate import validate_file
+
+CATEGORIES = ("definition", "theory", "experiment", "case_study", "comparison", "how_to")
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Case, accents' compatibility forms, punctuation and spacing do not make a new question."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
+
+
+def prompt_key(row: dict[str, Any]) -> str:
+    # Rows that share an instruction ("Summarise this paragraph.") differ by their input.
+    return normalise(row["instruction"]) + "\0" + normalise(row.get("input") or "")
+
+
+@dataclass
+class Row:
+    path: str
+    line: int
+    data: dict[str, Any]
+
+
+def load_rows(path: Path) -> tuple[list[Row], list[Problem]]:
+    """Valid rows of one file, or the validation errors that stop linting it."""
+    report = validate_file(path)
+    errors = [p for p in report.problems if p.severity == "error"]
+    if errors:
+        return [], errors
+    rows = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            raw = raw.removeprefix(b"\xef\xbb\xbf") if lineno == 1 else raw
+            if raw.strip():
+                rows.append(Row(str(path), lineno, orjson.loads(raw)))
+    return rows, []
+
+
+@dataclass
+class LintReport:
+    problems: list[Problem] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _describe(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"min": 0, "median": 0, "mean": 0, "max": 0}
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "mean": round(statistics.fmean(values), 1),
+        "max": max(values),
+    }
+
+
+def token_lengths(rows: list[Row], tokenizer: Any, settings: Any) -> list[int]:
+    """Tokens per row as training sees them: rendered prompt + answer + EOS."""
+    from .prompts import render_row
+
+    pairs = [render_row(settings, tokenizer, r.data) for r in rows]
+    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
+    answers = tokenizer([a for _, a in pairs], add_special_tokens=False)["input_ids"]
+    return [len(p) + len(a) + 1 for p, a in zip(prompts, answers, strict=True)]
+
+
+def lint(
+    paths: list[Path],
+    eval_path: Path | None = None,
+    tokenizer: Any = None,
+    sequence_len: int | None = None,
+    settings: Any = None,
+) -> LintReport:
+    report = LintReport()
+    rows: list[Row] = []
+    for path in paths:
+        loaded, errors = load_rows(path)
+        report.problems.extend(errors)
+        rows.extend(loaded)
+
+    def warn(row: Row, field_: str, message: str) -> None:
+        report.problems.append(Problem(row.path, row.line, field_, message, "warning"))
+
+    exact: dict[tuple[str, str, str], Row] = {}
+    near: dict[str, Row] = {}
+    for row in rows:
+        d = row.data
+        ekey = (d["instruction"], d.get("input") or "", d["output"])
+        if ekey in exact:
+            first = exact[ekey]
+            warn(row, "-", f"exact duplicate of {first.path}:{first.line}")
+            continue
+        exact[ekey] = row
+        nkey = prompt_key(d)
+        if nkey in near:
+            first = near[nkey]
+            warn(row, "instruction", f"near-duplicate of {first.path}:{first.line} (same "
+                 "instruction and input after normalising case, punctuation and spacing)")
+        else:
+            near[nkey] = row
+
+    leaked = 0
+    if eval_path is not None:
+        eval_rows, errors = load_rows(eval_path)
+        report.problems.extend(errors)
+        eval_keys = {prompt_key(r.data): r for r in eval_rows}
+        for row in rows:
+            hit = eval_keys.get(prompt_key(row.data))
+            if hit is not None:
+                leaked += 1
+                warn(row, "instruction", f"also in the eval file at {hit.path}:{hit.line} "
+                     "(leakage: the eval score would be inflated)")
+
+    stats: dict[str, Any] = {"rows": len(rows)}
+    cats = Counter(r.data.get("category") or "(none)" for r in rows)
+    stats["categories"] = {c: cats.get(c, 0) for c in (*CATEGORIES, "(none)") if cats.get(c)}
+    stats["with_input"] = sum(bool((r.data.get("input") or "").strip()) for r in rows)
+    stats["with_input_share"] = round(stats["with_input"] / len(rows), 3) if rows else 0.0
+    stats["chars"] = {
+        k: _describe([len(r.data.get(k) or "") for r in rows])
+        for k in ("instruction", "input", "output")
+    }
+    stats["leaked_into_eval"] = leaked
+    if tokenizer is not None and rows:
+        from .prompts import PromptSettings
+
+        lengths = token_lengths(rows, tokenizer, settings or PromptSettings())
+        stats["tokens"] = _describe(lengths)
+        if sequence_len:
+            over = 0
+            for row, n in zip(rows, lengths, strict=True):
+                if n > sequence_len:
+                    over += 1
+                    warn(row, "-", f"{n} tokens > sequence_len {sequence_len}: Axolotl drops "
+                         "or truncates this row (excess_length_strategy)")
+            stats["over_sequence_len"] = over
+    report.stats = stats
+    report.problems.sort(key=lambda p: (p.path, p.line))
+    return report

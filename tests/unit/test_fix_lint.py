@@ -1,0 +1,114 @@
+"""`psych fix` normalises into a new file; `psych lint` finds duplicates, leakage and
+over-length rows, with exit codes that --strict turns into failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from psych_plugin.cli import main
+
+ROW = {"instruction": "What is a schema?", "input": "", "output": "A mental framework."}
+
+
+def write(path: Path, rows: list[dict], sep: str = "\n") -> Path:
+    path.write_text(sep.join(json.dumps(r) for r in rows) + sep)
+    return path
+
+
+def test_fix_normalises_bom_crlf_blank_and_spaces(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    row2 = {**ROW, "instruction": "  Define memory.  "}
+    src.write_bytes(b"\xef\xbb\xbf" + json.dumps(ROW).encode() + b"\r\n\r\n"
+                    + json.dumps(row2).encode() + b"\r\n")
+    before = src.read_bytes()
+    dst = tmp_path / "out.jsonl"
+    assert main(["fix", str(src), "-o", str(dst)]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 2 row(s)" in out and "removed BOM (1)" in out and "dropped blank lines (1)" in out
+    assert src.read_bytes() == before
+    lines = dst.read_text().splitlines()
+    assert json.loads(lines[1])["instruction"] == "Define memory."
+    assert main(["validate", str(dst)]) == 0
+
+
+def test_fix_converts_json_array(tmp_path, capsys):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps([ROW, ROW], indent=2))
+    dst = tmp_path / "out.jsonl"
+    assert main(["fix", str(src), "-o", str(dst)]) == 0
+    assert len(dst.read_text().splitlines()) == 2
+
+
+def test_fix_refuses_in_place_and_existing_output(tmp_path, capsys):
+    src = write(tmp_path / "in.jsonl", [ROW])
+    assert main(["fix", str(src), "-o", str(src)]) == 2
+    dst = write(tmp_path / "out.jsonl", [ROW, ROW])
+    assert main(["fix", str(src), "-o", str(dst)]) == 2
+    assert "not overwriting it without --force" in capsys.readouterr().err
+    assert len(dst.read_text().splitlines()) == 2
+    assert main(["fix", str(src), "-o", str(dst), "--force"]) == 0
+    assert len(dst.read_text().splitlines()) == 1
+
+
+def test_fix_writes_nothing_when_rows_stay_invalid(tmp_path, capsys):
+    src = write(tmp_path / "in.jsonl", [ROW, {**ROW, "output": "   "}])
+    dst = tmp_path / "out.jsonl"
+    assert main(["fix", str(src), "-o", str(dst)]) == 1
+    assert f"{src}:2: output: must not be empty" in capsys.readouterr().out
+    assert not dst.exists()
+
+
+def test_lint_duplicates_and_near_duplicates(tmp_path, capsys):
+    rows = [
+        ROW,
+        {"instruction": "Define memory.", "input": "", "output": "Storage of information."},
+        ROW,
+        {"instruction": "what is a SCHEMA", "input": "", "output": "Another answer."},
+        {"instruction": "Summarise this.", "input": "Text one.", "output": "One."},
+        {"instruction": "Summarise this.", "input": "Text two.", "output": "Two."},
+    ]
+    path = write(tmp_path / "d.jsonl", rows)
+    assert main(["lint", str(path)]) == 0  # warnings by default
+    out = capsys.readouterr().out
+    assert f"{path}:3: -: warning: exact duplicate of {path}:1" in out
+    assert f"{path}:4: instruction: warning: near-duplicate of {path}:1" in out
+    assert f"{path}:6:" not in out  # same instruction, different input: not a duplicate
+    assert main(["lint", "--strict", str(path)]) == 1
+
+
+def test_lint_leakage_and_stats_json(tmp_path, capsys):
+    train = write(tmp_path / "t.jsonl", [
+        {**ROW, "category": "definition"},
+        {"instruction": "Explain X.", "input": "ctx", "output": "Y.", "category": "how_to"},
+    ])
+    ev = write(tmp_path / "e.jsonl", [{**ROW, "instruction": "What is a schema"}])
+    assert main(["lint", str(train), "--eval", str(ev), "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["stats"]["leaked_into_eval"] == 1
+    assert payload["stats"]["categories"] == {"definition": 1, "how_to": 1}
+    assert payload["stats"]["with_input_share"] == 0.5
+    [problem] = payload["problems"]
+    assert problem["line"] == 1 and "also in the eval file at" in problem["message"]
+
+
+def test_lint_over_length_rows_with_tokenizer(tmp_path, capsys, tiny_model):
+    long_row = {**ROW, "instruction": "Explain.", "output": "word " * 400}
+    path = write(tmp_path / "d.jsonl", [ROW, long_row])
+    code = main(["lint", str(path), "--tokenizer", str(tiny_model), "--sequence-len", "1000",
+                 "--strict"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"{path}:2: -: " in out and "tokens > sequence_len 1000" in out
+    assert f"{path}:1: -: " not in out
+
+
+def test_lint_invalid_file_reports_validation_errors(tmp_path, capsys):
+    path = write(tmp_path / "d.jsonl", [ROW, {**ROW, "output": 5}])
+    assert main(["lint", str(path)]) == 1
+    assert f"{path}:2: output: expected a string" in capsys.readouterr().out
+
+
+def test_lint_sequence_len_needs_tokenizer(tmp_path, capsys):
+    path = write(tmp_path / "d.jsonl", [ROW])
+    assert main(["lint", str(path), "--sequence-len", "10"]) == 2
