@@ -1,0 +1,104 @@
+"""The templates: chat rendering is Qwen3's ChatML; alpaca with an empty preamble is Axolotl's
+own `alpaca` type, byte for byte and token for token; labels mask the prompt."""
+
+from __future__ import annotations
+
+import pytest
+
+from psych_plugin.prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
+from psych_plugin.prompts import PromptSettings, render_prompt, render_row, user_message
+
+ROWS = [
+    {"instruction": "What is operant conditioning?", "input": "", "output": "Learning by "
+     "consequences.", "category": "definition"},
+    {"instruction": "Summarise this paragraph.", "input": "Memory is reconstructive.",
+     "output": "Memory rebuilds the past.", "category": "how_to"},
+]
+
+
+def batch(rows):
+    return {k: [r.get(k) for r in rows] for k in ("instruction", "input", "output", "category")}
+
+
+def test_chat_prompt_is_qwen3_chatml(tiny_tokenizer):
+    prompt = render_prompt(PromptSettings(system_prompt="SYS"), tiny_tokenizer, "Q?", "ctx")
+    assert prompt == (
+        "<|im_start|>system\nSYS<|im_end|>\n"
+        "<|im_start|>user\nQ?\n\nInput:\nctx<|im_end|>\n"
+        "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    )
+
+
+def test_category_prompts_shape_the_system_turn(tiny_tokenizer):
+    on = PromptSettings(system_prompt="SYS", use_category_prompts=True)
+    prompt = render_prompt(on, tiny_tokenizer, "Compare A and B.", category="comparison")
+    assert "SYS\nState what the concepts share and how they differ." in prompt
+    off = PromptSettings(system_prompt="SYS")
+    assert "State what" not in render_prompt(off, tiny_tokenizer, "Q", category="comparison")
+
+
+def test_user_message_delimits_input():
+    assert user_message("Q", "") == "Q"
+    assert user_message("Q", "  ") == "Q"
+    assert user_message("Q", "text") == "Q\n\nInput:\ntext"
+
+
+def test_unknown_style_is_rejected():
+    with pytest.raises(ValueError, match="psych_prompt_style"):
+        PromptSettings(style="sharegpt")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_alpaca_with_empty_preamble_matches_axolotl(tiny_tokenizer, row):
+    from axolotl.prompt_tokenizers import AlpacaPromptTokenizingStrategy
+    from axolotl.prompters import AlpacaPrompter
+
+    settings = PromptSettings(style="alpaca", alpaca_preamble="")
+    prompt, _ = render_row(settings, tiny_tokenizer, row)
+    assert prompt == next(AlpacaPrompter().build_prompt(row["instruction"], row["input"]))
+
+    theirs = AlpacaPromptTokenizingStrategy(AlpacaPrompter(), tiny_tokenizer, False, 2048)
+    expected = theirs.tokenize_prompt(dict(row))
+    ours = PsychologyPromptStrategy(tiny_tokenizer, settings, False, 2048)
+    got = ours.tokenize_prompt(batch([row]))
+    assert got["input_ids"][0] == expected["input_ids"]
+    assert got["labels"][0] == expected["labels"]
+
+
+def test_labels_mask_prompt_and_keep_answer_and_eos(tiny_tokenizer):
+    strategy = PsychologyPromptStrategy(tiny_tokenizer, PromptSettings(), False, 2048)
+    out = strategy.tokenize_prompt(batch(ROWS))
+    for row, ids, labels in zip(ROWS, out["input_ids"], out["labels"], strict=True):
+        kept = [t for t in labels if t != IGNORE_INDEX]
+        assert tiny_tokenizer.decode(kept) == row["output"] + "<|im_end|>"
+        n_masked = labels.index(kept[0])
+        prompt, _ = render_row(PromptSettings(), tiny_tokenizer, row)
+        assert tiny_tokenizer.decode(ids[:n_masked]) == prompt
+        assert all(t == IGNORE_INDEX for t in labels[:n_masked])
+
+
+def test_train_on_inputs_keeps_every_label(tiny_tokenizer):
+    strategy = PsychologyPromptStrategy(tiny_tokenizer, PromptSettings(), True, 2048)
+    out = strategy.tokenize_prompt(batch(ROWS))
+    assert out["labels"] == out["input_ids"]
+
+
+def test_over_length_rows_are_counted_and_logged(tiny_tokenizer, caplog):
+    strategy = PsychologyPromptStrategy(tiny_tokenizer, PromptSettings(), False, 16)
+    with caplog.at_level("WARNING", logger="psych_plugin.prompt_strategy"):
+        strategy.tokenize_prompt(batch(ROWS))
+    assert strategy.over_length == 2
+    assert "2 of 2 rows are longer than sequence_len=16" in caplog.text
+
+
+def test_strategy_refuses_to_run_without_the_plugin(tiny_tokenizer):
+    from psych_plugin.prompt_strategy import PluginNotActiveError, load
+
+    with pytest.raises(PluginNotActiveError, match="plugins: \\[psych_plugin.PsychologyPlugin\\]"):
+        load(tiny_tokenizer, {"sequence_len": 512})
+
+
+def test_settings_round_trip(tmp_path):
+    settings = PromptSettings(style="alpaca", system_prompt="S", use_category_prompts=True)
+    settings.save(tmp_path)
+    assert PromptSettings.load(tmp_path) == settings
