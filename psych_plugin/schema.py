@@ -43,56 +43,71 @@ def validator() -> Draft202012Validator:
     return Draft202012Validator(load_schema())
 
 
+_MISSING = object()
+
+
 def _compile_fast_check() -> Any:
+    """Generate a straight-line checker from the schema (no loops, no regex on the hot path).
+
+    Only the keywords our schema uses are compiled; a schema using anything else gets None and
+    every row goes through jsonschema (correct, slower). The property test in
+    tests/unit/test_schema.py checks the verdicts agree.
+    """
     schema = load_schema()
     props: dict[str, dict[str, Any]] = schema["properties"]
-    required = frozenset(schema["required"])
-    allowed = frozenset(props)
-    # Each property: (expected python type or None, compiled pattern or None, enum set or None).
-    # Only the keywords used by our schema are compiled; anything else falls back to jsonschema.
-    supported = {"type", "pattern", "enum", "description"}
-    checks: list[tuple[str, type | None, Any, frozenset[Any] | None]] = []
-    for name, spec in props.items():
-        if set(spec) - supported or spec.get("type", "string") != "string":
-            return None
-        pattern = re.compile(spec["pattern"]).search if "pattern" in spec else None
-        enum = frozenset(spec["enum"]) if "enum" in spec else None
-        if enum is not None and not all(type(v) is str for v in enum):
-            return None
-        checks.append((name, str if "type" in spec else None, pattern, enum))
-    if schema.get("additionalProperties") is not False or schema.get("type") != "object":
+    required = set(schema["required"])
+    if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
         return None
-
-    def row_is_valid(row: object) -> bool:
-        if type(row) is not dict:
-            return False
-        keys = row.keys()
-        if not (required <= keys and keys <= allowed):
-            return False
-        for name, typ, pattern, enum in checks:
-            if name not in row:
-                continue
-            value = row[name]
-            if type(value) is not str:
-                # Every property of our schema is a string (enum values included).
-                return False
-            if pattern is not None and pattern(value) is None:
-                return False
-            if enum is not None and value not in enum:
-                return False
-        return True
-
-    return row_is_valid
+    env: dict[str, Any] = {"_MISSING": _MISSING, "_allowed": frozenset(props)}
+    body = [
+        "def row_is_valid(row):",
+        "    if type(row) is not dict or not row.keys() <= _allowed:",
+        "        return False",
+    ]
+    for i, (name, spec) in enumerate(props.items()):
+        if set(spec) - {"type", "pattern", "enum", "description"}:
+            return None
+        if spec.get("type", "string") != "string":
+            return None
+        body.append(f"    v = row.get({name!r}, _MISSING)")
+        if name in required:
+            body.append("    if v is _MISSING:\n        return False")
+            guard = "    if "
+        else:
+            guard = "    if v is not _MISSING and "
+        conds = []
+        if "type" in spec or "enum" in spec or "pattern" in spec:
+            # Every value our schema allows is a string (enum values included, checked below).
+            conds.append("type(v) is not str")
+        if "enum" in spec:
+            values = spec["enum"]
+            if not all(type(x) is str for x in values):
+                return None
+            env[f"_enum{i}"] = frozenset(values)
+            conds.append(f"v not in _enum{i}")
+        if "pattern" in spec:
+            if spec["pattern"] == r"\S":
+                # Same verdict as re.search(r"\S", v): both use Python's Unicode whitespace.
+                conds.append("(not v or v.isspace())")
+            else:
+                env[f"_pat{i}"] = re.compile(spec["pattern"]).search
+                conds.append(f"_pat{i}(v) is None")
+        if conds:
+            body.append(guard + "(" + " or ".join(conds) + "):\n        return False")
+    body.append("    return True")
+    exec("\n".join(body), env)  # noqa: S102 - source built above from literal reprs only
+    return env["row_is_valid"]
 
 
 _FAST = _compile_fast_check()
 
 
-def row_is_valid(row: object) -> bool:
-    """True when `row` satisfies the schema; the hot path of `psych validate`."""
-    if _FAST is not None:
-        return bool(_FAST(row))
+def _slow_is_valid(row: object) -> bool:
     return validator().is_valid(row)
+
+
+row_is_valid = _FAST or _slow_is_valid
+"""True when a row satisfies the schema; the hot path of `psych validate`."""
 
 
 def _json_type(value: object) -> str:

@@ -2,6 +2,7 @@
 
 The valid-row path is: split bytes on newlines, `orjson.loads`, a compiled schema check. Only a
 row that fails takes the slow path that explains why (jsonschema, the stdlib json decoder).
+Large files are split at line boundaries and checked on several cores.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from .schema import row_errors, row_is_valid
 BOM = b"\xef\xbb\xbf"
 BLOCK = 4 << 20  # read 4 MiB at a time: memory stays flat in the file size
 MAX_LINE_BYTES = 1 << 20  # a 1 MiB training row is a mistake (a whole book on one line)
+PARALLEL_MIN_BYTES = 32 << 20  # below this, starting worker processes costs more than it saves
 
 
 @dataclass
@@ -38,19 +41,20 @@ class FileReport:
         return sum(p.severity == "warning" for p in self.problems)
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, raw line without its newline), streamed in blocks."""
-    lineno = 0
-    rest = b""
-    with open(path, "rb") as f:
-        while block := f.read(BLOCK):
-            lines = (rest + block).split(b"\n")
-            rest = lines.pop()
-            for raw in lines:
-                lineno += 1
-                yield lineno, raw
-    if rest:
-        yield lineno + 1, rest
+def iter_lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """Raw lines of the byte range [start, end), each with its newline (orjson treats it as
+    whitespace), streamed by the buffered reader: memory stays flat in the file size."""
+    with open(path, "rb", buffering=BLOCK) as f:
+        f.seek(start)
+        if end is None:
+            yield from f
+            return
+        left = end - start
+        for raw in f:
+            yield raw
+            left -= len(raw)
+            if left <= 0:
+                return
 
 
 def _reject_constant(name: str) -> object:
@@ -80,9 +84,9 @@ def parse_line(raw: bytes) -> tuple[object, str | None]:
         return None, "invalid JSON: nested too deeply"
 
 
-def _whole_file_array(path: Path, size: int) -> int | None:
-    """Row count when the whole file is one JSON array of objects (a common export)."""
-    if size > 512 << 20:
+def _whole_file_array(path: Path) -> int | None:
+    """Row count when the whole file is one JSON array (a common export), else None."""
+    if path.stat().st_size > 512 << 20:
         return None
     try:
         value = orjson.loads(path.read_bytes().removeprefix(BOM))
@@ -100,53 +104,137 @@ def check_readable(path: Path) -> None:
         raise UsageError(f"{path}: permission denied")
 
 
-def validate_file(path: Path, max_errors: int | None = None) -> FileReport:
+@dataclass
+class _Span:
+    lines: int = 0
+    rows: int = 0
+    valid: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    whole_file_array: bool = False
+
+
+def _explain(name: str, path: Path, lineno: int, raw: bytes, first: bool, span: _Span) -> None:
+    """The slow path: why line `lineno` is not a valid row (or a warning that it is fine)."""
+    add = span.problems.append
+    raw = raw.removesuffix(b"\n")
+    if first and lineno == 1 and raw.startswith(BOM):
+        add(Problem(name, 1, "-", "UTF-8 byte order mark (BOM) at start of file", "warning"))
+        raw = raw[len(BOM) :]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if not raw.strip():
+        add(Problem(name, lineno, "-", "blank line (ignored)", "warning"))
+        return
+    span.rows += 1
+    if len(raw) > MAX_LINE_BYTES:
+        add(Problem(name, lineno, "-", f"line is {len(raw):,} bytes, over the "
+                    f"{MAX_LINE_BYTES:,}-byte limit for one row"))
+        return
+    value, why = parse_line(raw)
+    if why is None and row_is_valid(value):
+        span.valid += 1
+        return
+    if first and lineno == 1 and raw.lstrip().startswith(b"["):
+        count = _whole_file_array(path)
+        if count is not None:
+            span.whole_file_array = True
+            add(Problem(name, 1, "-", f"file is one JSON array of {count} rows, not JSON "
+                        f"Lines; convert it with: psych fix {name} -o OUT.jsonl"))
+            return
+    if why is not None:
+        add(Problem(name, lineno, "-", why))
+        return
+    for fld, message in row_errors(value):
+        add(Problem(name, lineno, fld, message))
+
+
+def _validate_span(
+    path: Path, start: int, end: int | None, first: bool, max_errors: int | None
+) -> _Span:
+    name = str(path)
+    span = _Span()
+    loads, is_valid, bad = orjson.loads, row_is_valid, orjson.JSONDecodeError
+    limit = MAX_LINE_BYTES + 1  # + its newline
+    fast_valid = 0
+    lineno = 0
+    for lineno, raw in enumerate(iter_lines(path, start, end), start=1):  # noqa: B007
+        # Hot path: one parse, one compiled check. orjson treats a trailing \r\n as whitespace.
+        try:
+            if is_valid(loads(raw)) and len(raw) <= limit:
+                fast_valid += 1
+                continue
+        except bad:
+            pass
+        _explain(name, path, lineno, raw, first, span)
+        if span.whole_file_array:
+            break
+        if max_errors is not None and sum(p.severity == "error" for p in span.problems) >= max_errors:
+            break
+    span.rows += fast_valid
+    span.valid += fast_valid
+    span.lines = lineno
+    return span
+
+
+def _split_points(path: Path, parts: int) -> list[int]:
+    """Byte offsets that start lines, dividing the file into about `parts` equal spans."""
+    size = path.stat().st_size
+    points = [0]
+    with open(path, "rb") as f:
+        for i in range(1, parts):
+            f.seek(max(size * i // parts, points[-1]))
+            f.readline()  # move to the start of the next line
+            pos = f.tell()
+            if pos < size and pos > points[-1]:
+                points.append(pos)
+    return points
+
+
+def default_workers() -> int:
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else (os.cpu_count() or 1)))
+
+
+def validate_file(path: Path, max_errors: int | None = None, workers: int | None = None) -> FileReport:
     """Check every row of one JSONL file. Raises UsageError when the file cannot be read."""
     check_readable(path)
     name = str(path)
-    report = FileReport(name)
-    problems = report.problems
+    workers = default_workers() if workers is None else max(1, workers)
     try:
-        for lineno, raw in iter_lines(path):
-            if lineno == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM) :]
-                problems.append(
-                    Problem(name, 1, "-", "UTF-8 byte order mark (BOM) at start of file", "warning")
-                )
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            value, why = parse_line(raw) if len(raw) <= MAX_LINE_BYTES else (None, None)
-            if why is None and value is not None and row_is_valid(value):
-                report.rows += 1
-                report.valid_rows += 1
-                continue
-            if not raw.strip():
-                problems.append(Problem(name, lineno, "-", "blank line (ignored)", "warning"))
-                continue
-            report.rows += 1
-            if len(raw) > MAX_LINE_BYTES:
-                problems.append(
-                    Problem(name, lineno, "-", f"line is {len(raw):,} bytes, over the "
-                            f"{MAX_LINE_BYTES:,}-byte limit for one row")
-                )
-            elif lineno == 1 and raw.lstrip().startswith(b"[") and (
-                count := _whole_file_array(path, path.stat().st_size)
-            ) is not None:
-                report.rows = 0
-                problems.append(
-                    Problem(name, 1, "-", f"file is one JSON array of {count} rows, not "
-                            f"JSON Lines; convert it with: psych fix {name} -o OUT.jsonl")
-                )
-                return report
-            elif why is not None:
-                problems.append(Problem(name, lineno, "-", why))
-            else:
-                for fld, message in row_errors(value):
-                    problems.append(Problem(name, lineno, fld, message))
-            if max_errors is not None and report.errors >= max_errors:
-                return report
+        if workers > 1 and path.stat().st_size >= PARALLEL_MIN_BYTES:
+            points = _split_points(path, workers)
+            ends = [*points[1:], None]
+            with ProcessPoolExecutor(max_workers=len(points)) as pool:
+                futures = [
+                    pool.submit(_validate_span, path, s, e, i == 0, max_errors)
+                    for i, (s, e) in enumerate(zip(points, ends, strict=True))
+                ]
+                spans = [f.result() for f in futures]
+        else:
+            spans = [_validate_span(path, 0, None, True, max_errors)]
     except OSError as e:
         raise UsageError(f"{path}: {e.strerror or e}") from e
+    report = FileReport(name)
+    offset = 0
+    for span in spans:
+        report.rows += span.rows
+        report.valid_rows += span.valid
+        for p in span.problems:
+            report.problems.append(
+                Problem(p.path, p.line + offset, p.field, p.message, p.severity) if offset else p
+            )
+        offset += span.lines
+        if span.whole_file_array:
+            report.rows = 0
+            break
+    if max_errors is not None and report.errors > max_errors:
+        kept, errors = [], 0
+        for p in report.problems:
+            errors += p.severity == "error"
+            if errors > max_errors:
+                break
+            kept.append(p)
+        report.problems = kept
     if report.rows == 0 and not report.errors:
-        problems.append(Problem(name, 0, "-", "no rows: the file is empty"))
+        report.problems.append(Problem(name, 0, "-", "no rows: the file is empty"))
     return report
