@@ -149,7 +149,41 @@ def cmd_config(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else default_output(preset)
     changed = write_config(resolved, out, force=args.force)
     print(f"{'wrote' if changed else 'unchanged'}: {out}")
-    return EXIT_OK
+    if args.no_check:
+        return EXIT_OK
+    code = _check_and_print(out, "text")
+    _print_memory_estimate(resolved.config)
+    return code
+
+
+def _print_memory_estimate(cfg: dict) -> None:
+    from .checks import _model_config
+    from .memory import estimate_memory
+
+    model_config, where = _model_config(str(cfg.get("base_model") or ""))
+    if model_config is None:
+        print("GPU memory estimate: architecture unknown offline; skipped")
+        return
+    estimate = estimate_memory(cfg, model_config)
+    print(f"GPU memory estimate for this run (architecture from {where}):")
+    _emit(estimate.lines())
+
+
+def _check_and_print(path: Path, fmt: str) -> int:
+    from .checks import check_config
+    from .report import render
+
+    problems = check_config(path)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    summary = (f"{'FAILED' if errors else 'ok'}: check-config {path}: {errors} error(s), "
+               f"{warnings} warning(s)")
+    _emit(render(problems, fmt, summary))
+    return EXIT_PROBLEMS if errors else EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    return _check_and_print(Path(args.config), args.format)
 
 
 def cmd_preset(args: argparse.Namespace) -> int:
@@ -232,7 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a key (typed as YAML; dotted keys reach into mappings)")
     p.add_argument("-o", "--output", help="output path (default: axolotl_configs/generated/)")
     p.add_argument("--force", action="store_true", help="overwrite a hand-edited output")
+    p.add_argument("--no-check", action="store_true", help="skip check-config on the output")
     p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("check-config", help="find what Axolotl would silently ignore in a YAML")
+    p.add_argument("config", metavar="FILE")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("preset", help="print the preset this hardware gets by default")
     p.set_defaults(func=cmd_preset)
