@@ -27,6 +27,7 @@ GENERATED_DIR = CONFIGS_DIR / "generated"
 DEFAULTS = CONFIGS_DIR / "defaults.yml"
 GPU_PRESET = "qwen3-1.7b-qlora"
 CPU_PRESET = "tiny-cpu"
+_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 HASH_RE = re.compile(r"^# psych-config-sha256: ([0-9a-f]{64})$", re.M)
 
 
@@ -88,6 +89,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
         raise UsageError(f"--set {text!r}: value is not valid YAML ({e.__class__.__name__})") from e
+    if isinstance(value, str) and _FLOAT_RE.match(value):
+        value = float(value)  # YAML 1.1 reads 1e-4 as text; on the command line it is a number
     return key.strip().split("."), value
 
 

@@ -93,7 +93,7 @@ def test_lint_leakage_and_stats_json(tmp_path, capsys):
 
 
 def test_lint_over_length_rows_with_tokenizer(tmp_path, capsys, tiny_model):
-    long_row = {**ROW, "instruction": "Explain.", "output": "word " * 400}
+    long_row = {**ROW, "instruction": "Explain.", "output": "word " * 3000}
     path = write(tmp_path / "d.jsonl", [ROW, long_row])
     code = main(["lint", str(path), "--tokenizer", str(tiny_model), "--sequence-len", "1000",
                  "--strict"])
