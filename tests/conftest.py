@@ -85,3 +85,13 @@ def make_config(
     done = run_psych(*args)
     assert done.returncode == 0, done.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """One real `axolotl.cli.train` run on the tiny model; returns its config (output in out/)."""
+    tmp = tmp_path_factory.mktemp("train")
+    config = make_config(tmp, tiny_model, MINI, "max_steps=10", "learning_rate=0.01")
+    done = run_axolotl("train", config)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return config

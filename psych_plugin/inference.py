@@ -1,0 +1,142 @@
+"""Load a trained run for inference: base model (+ adapter), tokenizer and the prompt settings
+saved next to the adapter, so every consumer sends exactly the training prompt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .configs import read_yaml
+from .paths import resolve
+from .problems import UsageError
+from .prompts import SETTINGS_FILE, PromptSettings, render_prompt
+
+
+@dataclass
+class RunPaths:
+    config: Path
+    base_model: str
+    adapter_dir: Path
+    load_in_4bit: bool
+
+
+def run_paths(config: Path) -> RunPaths:
+    """Base model and adapter folder, read from the training YAML."""
+    if not config.is_file():
+        raise UsageError(f"{config}: no such training config (run `make train` or `psych config`)")
+    cfg = read_yaml(config)
+    base = str(cfg.get("base_model") or "")
+    if not base:
+        raise UsageError(f"{config}: no base_model")
+    local = resolve(base)
+    return RunPaths(
+        config=config,
+        base_model=str(local) if local.exists() else base,
+        adapter_dir=resolve(str(cfg.get("output_dir") or "outputs")),
+        load_in_4bit=bool(cfg.get("load_in_4bit")),
+    )
+
+
+def check_adapter(paths: RunPaths) -> dict[str, Any]:
+    """The adapter's config, after checking it exists and was trained on this base model."""
+    adapter_cfg = paths.adapter_dir / "adapter_config.json"
+    if not adapter_cfg.is_file() or not (paths.adapter_dir / "adapter_model.safetensors").is_file():
+        raise UsageError(f"{paths.adapter_dir}: no trained adapter here "
+                         "(adapter_config.json, adapter_model.safetensors); run `make train` first")
+    data = json.loads(adapter_cfg.read_text())
+    trained_on = str(data.get("base_model_name_or_path") or "")
+    if trained_on and not _same_model(trained_on, paths.base_model):
+        raise UsageError(f"{paths.adapter_dir}: adapter was trained on {trained_on!r}, "
+                         f"not on {paths.base_model!r}")
+    return data
+
+
+def _same_model(a: str, b: str) -> bool:
+    pa, pb = Path(a), Path(b)
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def prompt_settings(paths: RunPaths, use_adapter: bool) -> PromptSettings:
+    saved = paths.adapter_dir / SETTINGS_FILE
+    if saved.is_file():
+        return PromptSettings.load(paths.adapter_dir)
+    if use_adapter:
+        raise UsageError(f"{saved}: missing; this adapter was not trained with psych_plugin")
+    return PromptSettings.from_cfg(read_yaml(paths.config))
+
+
+def has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def load_model(
+    paths: RunPaths, use_adapter: bool = True, load_in_4bit: bool | None = None
+) -> tuple[Any, Any, PromptSettings]:
+    """(model, tokenizer, settings). 4-bit follows the training config unless told otherwise;
+    it needs a GPU for inference speed and is refused on CPU when asked for explicitly."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    if use_adapter:
+        check_adapter(paths)
+    settings = prompt_settings(paths, use_adapter)
+    cuda = has_cuda()
+    if load_in_4bit and not cuda:
+        raise UsageError("--load-in-4bit needs a CUDA GPU; none found (drop the flag on CPU)")
+    four_bit = paths.load_in_4bit if load_in_4bit is None else load_in_4bit
+    four_bit = four_bit and cuda
+    kwargs: dict[str, Any] = {}
+    if four_bit:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+    if cuda:
+        kwargs["device_map"] = "auto"
+        kwargs["dtype"] = torch.bfloat16
+    tokenizer_dir = paths.adapter_dir if (paths.adapter_dir / "tokenizer_config.json").is_file() \
+        else paths.base_model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+        model = AutoModelForCausalLM.from_pretrained(paths.base_model, **kwargs)
+    except OSError as e:
+        raise UsageError(f"cannot load {paths.base_model}: {str(e).splitlines()[0]}") from e
+    if use_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, paths.adapter_dir)
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, settings
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    settings: PromptSettings,
+    instruction: str,
+    input_text: str = "",
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    streamer: Any = None,
+) -> str:
+    """The answer to one question, rendered with the training template."""
+    import torch
+
+    prompt = render_prompt(settings, tokenizer, instruction, input_text)
+    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {
+        "do_sample": False}
+    with torch.no_grad():
+        out = model.generate(
+            **enc, max_new_tokens=max_new_tokens, streamer=streamer,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling,
+        )
+    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -1,0 +1,72 @@
+"""Inference, merge and evaluation on a real trained adapter (tiny model, CPU)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import MINI, run_psych
+
+pytestmark = pytest.mark.slow
+
+
+def test_infer_with_and_without_adapter(trained_run: Path):
+    for extra in ([], ["--no-adapter"]):
+        done = run_psych("infer", "What is operant conditioning?", "--config", str(trained_run),
+                         "--max-new-tokens", "6", *extra)
+        assert done.returncode == 0, done.stderr[-2000:]
+        # A random tiny model may well answer in whitespace: check that tokens were streamed.
+        assert done.stdout != "", "no answer streamed"
+
+
+def test_infer_errors_are_one_line(trained_run: Path, tmp_path: Path):
+    cfg = yaml.safe_load(trained_run.read_text())
+    cfg["output_dir"] = str(tmp_path / "nothing-here")
+    missing = tmp_path / "missing.yml"
+    missing.write_text(yaml.safe_dump(cfg))
+    done = run_psych("infer", "Q?", "--config", str(missing))
+    assert done.returncode == 2
+    assert "no trained adapter here" in done.stderr and "Traceback" not in done.stderr
+
+    other_base = tmp_path / "other-base"
+    shutil.copytree(cfg["base_model"], other_base)
+    cfg = yaml.safe_load(trained_run.read_text())
+    cfg["base_model"] = str(other_base)
+    mismatch = tmp_path / "mismatch.yml"
+    mismatch.write_text(yaml.safe_dump(cfg))
+    done = run_psych("infer", "Q?", "--config", str(mismatch))
+    assert done.returncode == 2 and "adapter was trained on" in done.stderr
+
+    done = run_psych("infer", "Q?", "--config", str(trained_run), "--load-in-4bit")
+    assert done.returncode == 2 and "needs a CUDA GPU" in done.stderr
+
+
+def test_merge_matches_base_plus_adapter(trained_run: Path):
+    done = run_psych("merge", "--config", str(trained_run), timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    merged = trained_run.parent / "out" / "merged"
+    assert (merged / "model.safetensors").is_file()
+    assert "of the adapter's own effect" in done.stdout
+
+
+def test_eval_writes_consistent_reports_and_tuned_beats_base(trained_run: Path, tmp_path: Path):
+    out = tmp_path / "eval"
+    done = run_psych("eval", "--config", str(trained_run), "--eval-file", str(MINI),
+                     "--max-new-tokens", "8", "--batch-size", "4", "-o", str(out), timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    data = json.loads((out / "eval.json").read_text())
+    report = (out / "report.md").read_text()
+    assert (out / "chart.png").read_bytes().startswith(b"\x89PNG")
+    base, tuned = data["base"]["overall"], data["tuned"]["overall"]
+    assert base["rows"] == tuned["rows"] == 12
+    # The pipeline learns: on its own training rows the tuned model's answer loss is lower.
+    assert tuned["loss"] < base["loss"]
+    assert f"| overall | 12 | {base['loss']:.4f} |" in report
+    assert f" {tuned['loss']:.4f} |" in report
+    assert "say nothing about the quality" in report.replace("\n> ", " ")
+    assert "overall" in done.stdout and "eval.json" in done.stdout
+    assert data["meta"]["do_sample"] is False
