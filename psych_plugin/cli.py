@@ -137,6 +137,27 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if errors else EXIT_OK
 
 
+# ---------------------------------------------------------------- stats
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .stats import stats_markdown, update_card
+    from .validate import check_readable
+
+    paths = [Path(p) for p in args.paths]
+    for path in paths:
+        check_readable(path)
+    body = stats_markdown(paths)
+    if not args.update:
+        print(body)
+        return EXIT_OK
+    changed = update_card(Path(args.update), body, check_only=args.check)
+    if args.check and changed:
+        print(f"{args.update}: figures are out of date; run psych stats --update {args.update}",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"{'updated' if changed else 'up to date'}: {args.update}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- config
 def cmd_config(args: argparse.Namespace) -> int:
     from .configs import default_output, default_preset, resolve_preset, write_config
@@ -372,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="warnings are errors (exit 1)")
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
     p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("stats", help="dataset figures as Markdown (for the dataset card)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--update", metavar="CARD", help="write them into CARD between the markers")
+    p.add_argument("--check", action="store_true", help="with --update: exit 1 if out of date")
+    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("config", help="generate a complete Axolotl YAML from a preset")
     p.add_argument("preset", nargs="?", help="preset name (default: chosen by hardware)")
