@@ -17,6 +17,20 @@ EXTRAS := train,dev$(if $(HAS_GPU),$(comma)gpu)
 PRESET ?= $(if $(HAS_GPU),qwen3-1.7b-qlora,tiny-cpu)
 CONFIG ?= axolotl_configs/generated/$(PRESET).yml
 SET ?=
+FORCE ?=
+# Several GPUs / machines: accelerate launches one process per GPU (DeepSpeed or FSDP presets).
+NUM_GPUS ?= 1
+NUM_NODES ?= 1
+NODE_RANK ?= 0
+MASTER_ADDR ?= 127.0.0.1
+MASTER_PORT ?= 29500
+ifeq ($(NUM_GPUS)$(NUM_NODES),11)
+LAUNCH := $(PY) -m axolotl.cli.train
+else
+LAUNCH := $(VENV)/bin/accelerate launch --num_processes $(shell echo $$(( $(NUM_GPUS) * $(NUM_NODES) ))) \
+  --num_machines $(NUM_NODES) --machine_rank $(NODE_RANK) \
+  --main_process_ip $(MASTER_ADDR) --main_process_port $(MASTER_PORT) -m axolotl.cli.train
+endif
 DATA := data/psychology_alpaca.jsonl data/psychology_eval.jsonl
 
 # Axolotl 0.19's telemetry retries hang a finished run for minutes offline: always off.
@@ -29,13 +43,18 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 endif
 
-.PHONY: help setup tiny validate config train test test-fast lint format bench clean
+.PHONY: help setup tiny validate config train infer eval merge test test-fast lint format bench clean
 
 help:
 	@echo "psych_plugin: fine-tune Qwen3-1.7B on psychology knowledge with Axolotl (LoRA/QLoRA)"
 	@echo
 	@echo "  make train     train: QLoRA on Qwen3-1.7B with a CUDA GPU, else the CPU demo on the"
-	@echo "                 embedded tiny model (PRESET=... picks another, SET='k=v ...' overrides)"
+	@echo "                 embedded tiny model (PRESET=... picks another, SET='k=v ...' overrides,"
+	@echo "                 FORCE=1 retrains over a finished run, NUM_GPUS=N [NUM_NODES NODE_RANK"
+	@echo "                 MASTER_ADDR MASTER_PORT] launches through accelerate)"
+	@echo "  make infer PROMPT='...'  answer a question with the trained adapter"
+	@echo "  make eval      base vs tuned on the held-out eval file (table, JSON, Markdown, PNG)"
+	@echo "  make merge     merge the adapter into the base (Axolotl) and check the logits"
 	@echo "  make test      the whole test suite (unit + end-to-end through real Axolotl)"
 	@echo "  make setup     create .venv and install (re-installs only when pyproject.toml changes)"
 	@echo "  make tiny      build the embedded tiny Qwen3 model and tokenizer (cached in .cache/)"
@@ -68,8 +87,18 @@ train: $(STAMP)
 	$(PSYCH) validate $(DATA)
 	$(if $(findstring tiny,$(PRESET)),$(PSYCH) tiny)
 	$(PSYCH) config $(PRESET) $(foreach s,$(SET),--set $(s)) -o $(CONFIG)
-	$(PY) -m axolotl.cli.train $(CONFIG)
+	$(PSYCH) preflight $(CONFIG) $(if $(FORCE),--force)
+	$(LAUNCH) $(CONFIG)
 	$(PSYCH) trained $(CONFIG)
+
+infer: $(STAMP)
+	$(PSYCH) infer --config $(CONFIG) "$(PROMPT)"
+
+eval: $(STAMP)
+	$(PSYCH) eval --config $(CONFIG)
+
+merge: $(STAMP)
+	$(PSYCH) merge --config $(CONFIG)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests

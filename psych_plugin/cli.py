@@ -364,6 +364,18 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- preflight
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from .preflight import preflight
+
+    result = preflight(Path(args.config), force=args.force)
+    if result.moved_aside:
+        print(f"psych preflight: --force: removed the previous run in {result.output_dir}")
+    if result.resume_from:
+        print(f"psych preflight: resuming the interrupted run from {result.resume_from}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -447,6 +459,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trained", help="check a finished run's adapter and say where it is")
     p.add_argument("config", help="the generated Axolotl YAML that was trained")
     p.set_defaults(func=cmd_trained)
+
+    p = sub.add_parser("preflight", help="before training: writable output, disk space, "
+                       "finished-run protection, resume")
+    p.add_argument("config")
+    p.add_argument("--force", action="store_true", help="replace a finished run")
+    p.set_defaults(func=cmd_preflight)
+
+    # `psych build-dataset` (psych_plugin/dataset_builder.py) registers its own arguments.
+    from .dataset_builder import add_parser as add_build_dataset_parser
+
+    add_build_dataset_parser(sub)
 
     p = sub.add_parser("tiny", help="build (or find cached) the embedded tiny Qwen3 model")
     p.set_defaults(func=cmd_tiny)
