@@ -70,11 +70,21 @@ class _Collector:
         self.problems.append(Problem(self.path, line, field, message, severity))  # type: ignore[arg-type]
 
 
+def _list(cfg: dict[str, Any], key: str) -> list[Any]:
+    """cfg[key] when it is a list; wrong types are Axolotl's validator's to report."""
+    value = cfg.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
 def _load_plugins(cfg: dict[str, Any], out: _Collector) -> None:
     from axolotl.integrations.base import PluginManager, load_plugin
 
     manager = PluginManager.get_instance()
-    for i, name in enumerate(cfg.get("plugins") or []):
+    for i, name in enumerate(_list(cfg, "plugins")):
         try:
             load_plugin(str(name))
         except Exception as e:  # noqa: BLE001 - any failure to import means "no plugin"
@@ -124,7 +134,7 @@ def _check_dataset_keys(cfg: dict[str, Any], out: _Collector) -> None:
         f.alias for f in SFTDataset.model_fields.values() if f.alias
     }
     for section in ("datasets", "test_datasets"):
-        for i, ds in enumerate(cfg.get(section) or []):
+        for i, ds in enumerate(_list(cfg, section)):
             if not isinstance(ds, dict):
                 continue
             for key in ds:
@@ -148,8 +158,8 @@ def _check_axolotl_validation(cfg: dict[str, Any], out: _Collector) -> None:
             loc = tuple(p for p in err["loc"] if p not in ("function-after", "function-before"))
             msg = err["msg"].removeprefix("Value error, ")
             out.add(loc if loc and loc[0] in cfg else (), f"Axolotl: {msg}")
-    except (ValueError, TypeError, KeyError) as e:
-        out.add((), f"Axolotl: {e}")
+    except Exception as e:  # noqa: BLE001 - Axolotl's own validators crash on some bad types
+        out.add((), f"Axolotl's validator failed on this config ({type(e).__name__}: {e})")
 
 
 def _is_local(path: str) -> bool:
@@ -160,7 +170,7 @@ def _check_datasets(cfg: dict[str, Any], out: _Collector) -> None:
     from .validate import validate_file
 
     for section in ("datasets", "test_datasets"):
-        for i, ds in enumerate(cfg.get(section) or []):
+        for i, ds in enumerate(_list(cfg, section)):
             if not isinstance(ds, dict) or not isinstance(ds.get("path"), str):
                 continue
             raw = ds["path"]
@@ -181,10 +191,10 @@ def _check_conflicts(cfg: dict[str, Any], out: _Collector) -> None:
     from axolotl.utils.schemas.enums import ATTN_IMPLS_SUPPORTING_PACKING, attn_impl_base
 
     evals = cfg.get("evals_per_epoch")
-    holds_out = (cfg.get("val_set_size") or 0) > 0 or bool(cfg.get("test_datasets"))
+    holds_out = _num(cfg.get("val_set_size")) > 0 or bool(_list(cfg, "test_datasets"))
     no_eval = evals == 0 or cfg.get("eval_strategy") == "no"
     if holds_out and no_eval:
-        what = "val_set_size" if (cfg.get("val_set_size") or 0) > 0 else "test_datasets"
+        what = "val_set_size" if _num(cfg.get("val_set_size")) > 0 else "test_datasets"
         key = "evals_per_epoch" if evals == 0 else "eval_strategy"
         out.add((key,), f"{key} turns evaluation off while {what} holds data out: the eval "
                 "split is never evaluated (and val_set_size data is never trained on)")
@@ -226,6 +236,8 @@ def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
         return
     if isinstance(targets, str):
         targets = [targets]
+    if not isinstance(targets, list):
+        return
     base = str(cfg.get("base_model") or "")
     config, where = _model_config(base)
     if config is None:
@@ -290,13 +302,22 @@ def check_config(path: Path, hardware: Hardware | None = None) -> list[Problem]:
     """Every problem found in the Axolotl YAML at `path`, in file order."""
     text, cfg = load_config_file(path)
     out = _Collector(path, text)
+    hw = hardware or Hardware.detect()
     _load_plugins(cfg, out)
     fields = _schema_fields()
-    _check_keys(cfg, fields, out)
-    _check_dataset_keys(cfg, out)
-    _check_axolotl_validation(cfg, out)
-    _check_conflicts(cfg, out)
-    _check_lora_targets(cfg, out)
-    _check_datasets(cfg, out)
-    _check_hardware(cfg, hardware or Hardware.detect(), out)
+    checks = [
+        lambda: _check_keys(cfg, fields, out),
+        lambda: _check_dataset_keys(cfg, out),
+        lambda: _check_axolotl_validation(cfg, out),
+        lambda: _check_conflicts(cfg, out),
+        lambda: _check_lora_targets(cfg, out),
+        lambda: _check_datasets(cfg, out),
+        lambda: _check_hardware(cfg, hw, out),
+    ]
+    for check in checks:
+        try:
+            check()
+        except (TypeError, AttributeError, ValueError) as e:
+            # A value of the wrong type that Axolotl's validator has already reported.
+            out.add((), f"cannot check further: a value has the wrong type ({e})")
     return sorted(out.problems, key=lambda p: p.line)

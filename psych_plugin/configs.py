@@ -89,6 +89,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
         raise UsageError(f"--set {text!r}: value is not valid YAML ({e.__class__.__name__})") from e
+    if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        value = raw.strip()  # YAML 1.1 reads yes/no/on/off as booleans: `eval_strategy=no`
     if isinstance(value, str) and _FLOAT_RE.match(value):
         value = float(value)  # YAML 1.1 reads 1e-4 as text; on the command line it is a number
     return key.strip().split("."), value

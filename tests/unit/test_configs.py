@@ -124,13 +124,14 @@ def test_check_config_exit_codes(tmp_path, capsys):
 def test_generation_is_deterministic_and_typed(tmp_path, capsys):
     a, b = tmp_path / "a.yml", tmp_path / "b.yml"
     sets = ["--set", "lora_r=32", "--set", "bf16=false", "--set", "lora_target_modules=[q_proj]",
-            "--set", "learning_rate=1e-4", "--no-check"]
+            "--set", "learning_rate=1e-4", "--set", "eval_strategy=no", "--no-check"]
     assert main(["config", "qwen3-1.7b-lora", "-o", str(a), *sets]) == 0
     assert main(["config", "qwen3-1.7b-lora", "-o", str(b), *sets]) == 0
     assert a.read_bytes() == b.read_bytes()
     cfg = yaml.safe_load(a.read_text())
     assert cfg["lora_r"] == 32 and cfg["bf16"] is False and cfg["lora_target_modules"] == ["q_proj"]
     assert cfg["learning_rate"] == 1e-4
+    assert cfg["eval_strategy"] == "no"  # not YAML 1.1's boolean False
     header = a.read_text().splitlines()[:2]
     assert "axolotl_configs/defaults.yml + axolotl_configs/presets/qwen3-1.7b-lora.yml" in header[0]
     assert "lora_r=32" in header[1]
