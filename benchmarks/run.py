@@ -1,4 +1,10 @@
-"""`make bench`: validation throughput against baselines measured in the same run.
+"""`make bench`: every benchmark, each against a baseline measured in the same run.
+
+1. Validation (one core): `psych validate` vs bare orjson parsing and the jsonschema baseline.
+2. Preprocessing: our prompt strategy vs Axolotl's built-in `alpaca` type, 20,000 rows, same
+   tokenizer, through Axolotl's own TokenizedPromptDataset (one process).
+3. CPU training of the tiny model through `axolotl.cli.train`: QLoRA (the preset) vs LoRA.
+
 
 Generates a 200,000-row JSONL of realistic lengths (fixed seed, cached under benchmarks/.data/)
 and prints rows/s on one core for: bare orjson parsing (the practical limit), the jsonschema
@@ -103,7 +109,92 @@ def timed(fn, *args) -> tuple[float, int]:
     return best, n
 
 
+def bench_preprocess(path: Path, rows: int = 20_000) -> dict[str, float]:
+    """Rows/s of Axolotl's tokenization with each strategy, on the same rows and tokenizer."""
+    from datasets import Dataset
+
+    from axolotl.datasets import TokenizedPromptDataset
+    from axolotl.prompt_tokenizers import AlpacaPromptTokenizingStrategy
+    from axolotl.prompters import AlpacaPrompter
+    from axolotl.utils.dict import DictDefault
+    from psych_plugin.prompt_strategy import load as load_ours
+    from psych_plugin.tiny import ensure_tiny_model
+    from transformers import AutoTokenizer
+
+    with open(path, "rb") as f:
+        data = [orjson.loads(next(f)) for _ in range(rows)]
+    dataset = Dataset.from_list(data)
+    tokenizer = AutoTokenizer.from_pretrained(ensure_tiny_model())
+    cfg = DictDefault({"psych_prompt_style": "chat", "train_on_inputs": False,
+                       "sequence_len": 2048})
+    contenders = {
+        "psych_plugin.prompt_strategy (chat)": lambda: load_ours(tokenizer, cfg),
+        "psych_plugin.prompt_strategy (alpaca)": lambda: load_ours(
+            tokenizer, DictDefault({**cfg, "psych_prompt_style": "alpaca"})),
+        "axolotl `alpaca` type": lambda: AlpacaPromptTokenizingStrategy(
+            AlpacaPrompter(), tokenizer, False, 2048),
+    }
+    out = {}
+    for name, make in contenders.items():
+        seconds, _ = timed(lambda m=make: len(TokenizedPromptDataset(
+            m(), dataset, process_count=1, keep_in_memory=True)))
+        out[name] = rows / seconds
+    return out
+
+
+def bench_training(steps: int = 30) -> dict[str, float]:
+    """Steps/s of the tiny-cpu preset through real Axolotl, QLoRA vs 16-bit LoRA."""
+    import tempfile
+
+    from psych_plugin.tiny import ensure_tiny_model
+
+    tiny = ensure_tiny_model()
+    env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1"}
+    out = {}
+    for name, sets in {"tiny QLoRA (preset)": [], "tiny LoRA (16-bit base)": [
+            "adapter=lora", "load_in_4bit=false"]}.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = Path(tmp) / "c.yml"
+            args = [sys.executable, "-m", "psych_plugin", "config", "tiny-cpu", "-o", str(cfg),
+                    "--no-check"]
+            for s in [f"base_model={tiny}", f"output_dir={tmp}/out", f"max_steps={steps}",
+                      f"dataset_prepared_path={tmp}/prep", "evals_per_epoch=null",
+                      "test_datasets=null", "saves_per_epoch=null", *sets]:
+                args += ["--set", s]
+            subprocess.run(args, check=True, capture_output=True)
+            done = subprocess.run([sys.executable, "-m", "axolotl.cli.train", str(cfg)],
+                                  capture_output=True, text=True, env=env, check=True)
+            found = [ln for ln in done.stdout.splitlines() if "train_steps_per_second" in ln]
+            rate = float(found[-1].split("'train_steps_per_second': '")[1].split("'")[0])
+            out[name] = rate
+    return out
+
+
+def print_table(title: str, unit: str, results: dict[str, float], baseline: str) -> None:
+    base = results[baseline]
+    print(f"\n{title}")
+    print(f"{'contender':<40}{unit:>12}{'vs ' + baseline[:22]:>28}")
+    for name, rate in results.items():
+        print(f"{name:<40}{rate:>12,.1f}{rate / base:>28.2f}")
+
+
 def main() -> int:
+    only = os.environ.get("BENCH_ONLY", "validate,preprocess,train").split(",")
+    if "validate" in only:
+        bench_validation()
+    path = DATA / f"bench_{ROWS}.jsonl"
+    if "preprocess" in only:
+        print_table("Preprocessing throughput (Axolotl TokenizedPromptDataset, 1 process, "
+                    "tiny tokenizer)", "rows/s", bench_preprocess(path), "axolotl `alpaca` type")
+        print("target: our strategy >= 1.00 of Axolotl's alpaca type")
+    if "train" in only:
+        print_table("CPU training through axolotl.cli.train (tiny model, 30 steps, batch 8)",
+                    "steps/s", bench_training(), "tiny LoRA (16-bit base)")
+    return 0
+
+
+def bench_validation() -> None:
     path = DATA / f"bench_{ROWS}.jsonl"
     if not path.exists():
         print(f"generating {ROWS:,} rows into {path} ...", flush=True)
@@ -140,7 +231,6 @@ def main() -> int:
         print(f"{name:<28}{rate:>12,.0f}{rate / bare:>15.2f}{rate / base:>15.2f}")
     print(f"\npeak RSS of `psych validate` (1 core) on this file: {int(rss) / 1024:.0f} MB")
     print("targets: psych validate >= 0.80 of bare parse on one core; RSS < 200 MB")
-    return 0
 
 
 if __name__ == "__main__":
