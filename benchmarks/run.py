@@ -27,13 +27,61 @@ import orjson
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / ".data"
 ROWS = int(os.environ.get("BENCH_ROWS", "200000"))
-WORDS = (
-    "memory learning behaviour stimulus response conditioning reinforcement cognition "
-    "perception attention emotion motivation theory experiment participants schema "
-    "development attachment personality neuron synapse cortex hippocampus anxiety stress "
-    "social conformity obedience bias heuristic decision language intelligence the of and a "
-    "to in is that which with as by for on are was were this study found"
-).split()
+WORDS = [
+    "memory",
+    "learning",
+    "behaviour",
+    "stimulus",
+    "response",
+    "conditioning",
+    "reinforcement",
+    "cognition",
+    "perception",
+    "attention",
+    "emotion",
+    "motivation",
+    "theory",
+    "experiment",
+    "participants",
+    "schema",
+    "development",
+    "attachment",
+    "personality",
+    "neuron",
+    "synapse",
+    "cortex",
+    "hippocampus",
+    "anxiety",
+    "stress",
+    "social",
+    "conformity",
+    "obedience",
+    "bias",
+    "heuristic",
+    "decision",
+    "language",
+    "intelligence",
+    "the",
+    "of",
+    "and",
+    "a",
+    "to",
+    "in",
+    "is",
+    "that",
+    "which",
+    "with",
+    "as",
+    "by",
+    "for",
+    "on",
+    "are",
+    "was",
+    "were",
+    "this",
+    "study",
+    "found",
+]
 CATEGORIES = ["definition", "theory", "experiment", "case_study", "comparison", "how_to"]
 
 
@@ -111,33 +159,39 @@ def timed(fn, *args) -> tuple[float, int]:
 
 def bench_preprocess(path: Path, rows: int = 20_000) -> dict[str, float]:
     """Rows/s of Axolotl's tokenization with each strategy, on the same rows and tokenizer."""
-    from datasets import Dataset
-
     from axolotl.datasets import TokenizedPromptDataset
     from axolotl.prompt_tokenizers import AlpacaPromptTokenizingStrategy
     from axolotl.prompters import AlpacaPrompter
     from axolotl.utils.dict import DictDefault
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
     from psych_plugin.prompt_strategy import load as load_ours
     from psych_plugin.tiny import ensure_tiny_model
-    from transformers import AutoTokenizer
 
     with open(path, "rb") as f:
         data = [orjson.loads(next(f)) for _ in range(rows)]
     dataset = Dataset.from_list(data)
     tokenizer = AutoTokenizer.from_pretrained(ensure_tiny_model())
-    cfg = DictDefault({"psych_prompt_style": "chat", "train_on_inputs": False,
-                       "sequence_len": 2048})
+    cfg = DictDefault(
+        {"psych_prompt_style": "chat", "train_on_inputs": False, "sequence_len": 2048}
+    )
     contenders = {
         "psych_plugin.prompt_strategy (chat)": lambda: load_ours(tokenizer, cfg),
         "psych_plugin.prompt_strategy (alpaca)": lambda: load_ours(
-            tokenizer, DictDefault({**cfg, "psych_prompt_style": "alpaca"})),
+            tokenizer, DictDefault({**cfg, "psych_prompt_style": "alpaca"})
+        ),
         "axolotl `alpaca` type": lambda: AlpacaPromptTokenizingStrategy(
-            AlpacaPrompter(), tokenizer, False, 2048),
+            AlpacaPrompter(), tokenizer, False, 2048
+        ),
     }
     out = {}
     for name, make in contenders.items():
-        seconds, _ = timed(lambda m=make: len(TokenizedPromptDataset(
-            m(), dataset, process_count=1, keep_in_memory=True)))
+        seconds, _ = timed(
+            lambda m=make: len(
+                TokenizedPromptDataset(m(), dataset, process_count=1, keep_in_memory=True)
+            )
+        )
         out[name] = rows / seconds
     return out
 
@@ -149,22 +203,48 @@ def bench_training(steps: int = 30) -> dict[str, float]:
     from psych_plugin.tiny import ensure_tiny_model
 
     tiny = ensure_tiny_model()
-    env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "AXOLOTL_DO_NOT_TRACK": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
     out = {}
-    for name, sets in {"tiny QLoRA (preset)": [], "tiny LoRA (16-bit base)": [
-            "adapter=lora", "load_in_4bit=false"]}.items():
+    for name, sets in {
+        "tiny QLoRA (preset)": [],
+        "tiny LoRA (16-bit base)": ["adapter=lora", "load_in_4bit=false"],
+    }.items():
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Path(tmp) / "c.yml"
-            args = [sys.executable, "-m", "psych_plugin", "config", "tiny-cpu", "-o", str(cfg),
-                    "--no-check"]
-            for s in [f"base_model={tiny}", f"output_dir={tmp}/out", f"max_steps={steps}",
-                      f"dataset_prepared_path={tmp}/prep", "evals_per_epoch=null",
-                      "test_datasets=null", "saves_per_epoch=null", *sets]:
+            args = [
+                sys.executable,
+                "-m",
+                "psych_plugin",
+                "config",
+                "tiny-cpu",
+                "-o",
+                str(cfg),
+                "--no-check",
+            ]
+            for s in [
+                f"base_model={tiny}",
+                f"output_dir={tmp}/out",
+                f"max_steps={steps}",
+                f"dataset_prepared_path={tmp}/prep",
+                "evals_per_epoch=null",
+                "test_datasets=null",
+                "saves_per_epoch=null",
+                *sets,
+            ]:
                 args += ["--set", s]
             subprocess.run(args, check=True, capture_output=True)
-            done = subprocess.run([sys.executable, "-m", "axolotl.cli.train", str(cfg)],
-                                  capture_output=True, text=True, env=env, check=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "axolotl.cli.train", str(cfg)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
             found = [ln for ln in done.stdout.splitlines() if "train_steps_per_second" in ln]
             rate = float(found[-1].split("'train_steps_per_second': '")[1].split("'")[0])
             out[name] = rate
@@ -185,12 +265,20 @@ def main() -> int:
         bench_validation()
     path = DATA / f"bench_{ROWS}.jsonl"
     if "preprocess" in only:
-        print_table("Preprocessing throughput (Axolotl TokenizedPromptDataset, 1 process, "
-                    "tiny tokenizer)", "rows/s", bench_preprocess(path), "axolotl `alpaca` type")
+        print_table(
+            "Preprocessing throughput (Axolotl TokenizedPromptDataset, 1 process, tiny tokenizer)",
+            "rows/s",
+            bench_preprocess(path),
+            "axolotl `alpaca` type",
+        )
         print("target: our strategy >= 1.00 of Axolotl's alpaca type")
     if "train" in only:
-        print_table("CPU training through axolotl.cli.train (tiny model, 30 steps, batch 8)",
-                    "steps/s", bench_training(), "tiny LoRA (16-bit base)")
+        print_table(
+            "CPU training through axolotl.cli.train (tiny model, 30 steps, batch 8)",
+            "steps/s",
+            bench_training(),
+            "tiny LoRA (16-bit base)",
+        )
     return 0
 
 
@@ -205,8 +293,11 @@ def bench_validation() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     bench_bare(path)  # warm the page cache so every contender reads from memory
     results = {}
-    for name, fn in [("bare orjson parse", bench_bare), ("jsonschema baseline", bench_jsonschema),
-                     ("psych validate", bench_psych)]:
+    for name, fn in [
+        ("bare orjson parse", bench_bare),
+        ("jsonschema baseline", bench_jsonschema),
+        ("psych validate", bench_psych),
+    ]:
         seconds, n = timed(fn, path)
         results[name] = n / seconds
     if hasattr(os, "sched_setaffinity"):
@@ -216,11 +307,16 @@ def bench_validation() -> None:
     results[f"psych validate, {cores} cores"] = n / seconds
 
     rss = subprocess.run(
-        [sys.executable, "-c",
-         "import resource,sys; from psych_plugin.validate import validate_file; "
-         f"validate_file(__import__('pathlib').Path({str(path)!r}), workers=1); "
-         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import resource,sys; from psych_plugin.validate import validate_file; "
+            f"validate_file(__import__('pathlib').Path({str(path)!r}), workers=1); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
 
     bare = results["bare orjson parse"]

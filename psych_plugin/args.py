@@ -15,14 +15,18 @@ class PsychologyArgs(BaseModel):
 
     psych_prompt_style: Literal["chat", "alpaca"] = Field(
         default="chat",
-        json_schema_extra={"description": "chat: Qwen's ChatML via the tokenizer's chat "
-                           "template; alpaca: the classic Alpaca prompt with a preamble"},
+        json_schema_extra={
+            "description": "chat: Qwen's ChatML via the tokenizer's chat "
+            "template; alpaca: the classic Alpaca prompt with a preamble"
+        },
     )
     psych_system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT)
     psych_category_prompts: bool = Field(
         default=False,
-        json_schema_extra={"description": "append a per-category instruction to the system "
-                           "prompt, from the row's `category`"},
+        json_schema_extra={
+            "description": "append a per-category instruction to the system "
+            "prompt, from the row's `category`"
+        },
     )
     psych_category_system_prompts: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_CATEGORY_PROMPTS)
@@ -30,8 +34,10 @@ class PsychologyArgs(BaseModel):
     psych_alpaca_preamble: str = Field(default=DEFAULT_ALPACA_PREAMBLE)
     psych_validate_datasets: bool = Field(
         default=True,
-        json_schema_extra={"description": "check dataset rows against schemas/alpaca.schema.json "
-                           "before the model loads"},
+        json_schema_extra={
+            "description": "check dataset rows against schemas/alpaca.schema.json "
+            "before the model loads"
+        },
     )
 
     @model_validator(mode="before")

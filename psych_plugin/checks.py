@@ -88,8 +88,11 @@ def _load_plugins(cfg: dict[str, Any], out: _Collector) -> None:
         try:
             load_plugin(str(name))
         except Exception as e:  # noqa: BLE001 - any failure to import means "no plugin"
-            out.add(("plugins", i), f"plugin {name!r} does not import ({type(e).__name__}: {e}); "
-                    "Axolotl would log this and train without it")
+            out.add(
+                ("plugins", i),
+                f"plugin {name!r} does not import ({type(e).__name__}: {e}); "
+                "Axolotl would log this and train without it",
+            )
             continue
         with quiet_logs():
             manager.register(str(name))
@@ -145,10 +148,9 @@ def _check_dataset_keys(cfg: dict[str, Any], out: _Collector) -> None:
 
 
 def _check_axolotl_validation(cfg: dict[str, Any], out: _Collector) -> None:
-    from pydantic import ValidationError
-
     from axolotl.utils.config import validate_config
     from axolotl.utils.dict import DictDefault
+    from pydantic import ValidationError
 
     try:
         with quiet_logs():
@@ -183,8 +185,10 @@ def _check_datasets(cfg: dict[str, Any], out: _Collector) -> None:
                 report = validate_file(path, max_errors=20)
                 for problem in report.problems:
                     if problem.severity == "error":
-                        out.add((section, i, "path"), f"{problem.path}:{problem.line}: "
-                                f"{problem.field}: {problem.message}")
+                        out.add(
+                            (section, i, "path"),
+                            f"{problem.path}:{problem.line}: {problem.field}: {problem.message}",
+                        )
 
 
 def _check_conflicts(cfg: dict[str, Any], out: _Collector) -> None:
@@ -196,16 +200,22 @@ def _check_conflicts(cfg: dict[str, Any], out: _Collector) -> None:
     if holds_out and no_eval:
         what = "val_set_size" if _num(cfg.get("val_set_size")) > 0 else "test_datasets"
         key = "evals_per_epoch" if evals == 0 else "eval_strategy"
-        out.add((key,), f"{key} turns evaluation off while {what} holds data out: the eval "
-                "split is never evaluated (and val_set_size data is never trained on)")
+        out.add(
+            (key,),
+            f"{key} turns evaluation off while {what} holds data out: the eval "
+            "split is never evaluated (and val_set_size data is never trained on)",
+        )
     if cfg.get("sample_packing"):
         impl = cfg.get("attn_implementation")
         if cfg.get("flash_attention") or cfg.get("flex_attention"):
             impl = impl or "flash_attention_2"
         if not impl or attn_impl_base(str(impl)) not in ATTN_IMPLS_SUPPORTING_PACKING:
-            out.add(("sample_packing",), "sample_packing without an attention backend that "
-                    f"isolates packed samples (attn_implementation: {impl}); samples would "
-                    "attend across each other. Use flash_attention_2 (GPU) or sdpa")
+            out.add(
+                ("sample_packing",),
+                "sample_packing without an attention backend that "
+                f"isolates packed samples (attn_implementation: {impl}); samples would "
+                "attend across each other. Use flash_attention_2 (GPU) or sdpa",
+            )
 
 
 def _model_config(base_model: str) -> tuple[dict[str, Any] | None, str]:
@@ -241,9 +251,13 @@ def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
     base = str(cfg.get("base_model") or "")
     config, where = _model_config(base)
     if config is None:
-        out.add(("lora_target_modules",), f"cannot check: the architecture of {base!r} is "
-                "unknown offline (no local config.json, none shipped in "
-                "psych_plugin/model_configs/)", "warning")
+        out.add(
+            ("lora_target_modules",),
+            f"cannot check: the architecture of {base!r} is "
+            "unknown offline (no local config.json, none shipped in "
+            "psych_plugin/model_configs/)",
+            "warning",
+        )
         return
     try:
         with quiet_logs():
@@ -254,9 +268,12 @@ def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
     leaves = sorted({n.rsplit(".", 1)[-1] for n in names if n})
     for i, target in enumerate(targets):
         if not any(n == target or n.endswith("." + target) for n in names):
-            out.add(("lora_target_modules", i), f"{target!r} matches no module of {arch} "
-                    f"(from {where}): PEFT ignores it, so that part is never adapted. "
-                    f"Linear modules: {', '.join(leaves)}")
+            out.add(
+                ("lora_target_modules", i),
+                f"{target!r} matches no module of {arch} "
+                f"(from {where}): PEFT ignores it, so that part is never adapted. "
+                f"Linear modules: {', '.join(leaves)}",
+            )
 
 
 def _check_hardware(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
@@ -264,8 +281,9 @@ def _check_hardware(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
         out.add((key,), message, "warning")
 
     if cfg.get("bf16") is True and not hw.cuda:
-        warn("bf16", "bf16: true needs a CUDA GPU with bf16 support; none detected "
-             "(use bf16: auto)")
+        warn(
+            "bf16", "bf16: true needs a CUDA GPU with bf16 support; none detected (use bf16: auto)"
+        )
     impl = str(cfg.get("attn_implementation") or "")
     if impl.startswith("flash_attention") or cfg.get("flash_attention"):
         key = "attn_implementation" if impl else "flash_attention"
@@ -292,7 +310,9 @@ def load_config_file(path: Path) -> tuple[str, dict[str, Any]]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UsageError(f"{path}:{mark.line + 1 if mark else 0}: -: invalid YAML: {problem}") from e
+        raise UsageError(
+            f"{path}:{mark.line + 1 if mark else 0}: -: invalid YAML: {problem}"
+        ) from e
     if not isinstance(cfg, dict):
         raise UsageError(f"{path}:1: -: expected a mapping of Axolotl config keys")
     return text, cfg

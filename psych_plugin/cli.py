@@ -46,9 +46,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if budget <= 0:
                 break
     verdict = "FAILED" if errors else "ok"
-    summary = (
-        f"{verdict}: {files} file(s), {rows} row(s), {errors} error(s), {warnings} warning(s)"
-    )
+    summary = f"{verdict}: {files} file(s), {rows} row(s), {errors} error(s), {warnings} warning(s)"
     extra = {"files": files, "rows": rows, "errors": errors, "warnings": warnings}
     _emit(render(problems, args.format, summary, extra))
     return EXIT_PROBLEMS if errors else EXIT_OK
@@ -61,8 +59,10 @@ def cmd_fix(args: argparse.Namespace) -> int:
 
     result = fix_file(Path(args.input), Path(args.output), force=args.force)
     if result.problems:
-        summary = (f"FAILED: {len(result.problems)} row(s) still invalid after normalising; "
-                   f"nothing written to {args.output}")
+        summary = (
+            f"FAILED: {len(result.problems)} row(s) still invalid after normalising; "
+            f"nothing written to {args.output}"
+        )
         _emit(render(result.problems, "text", summary))
         return EXIT_PROBLEMS
     done = ", ".join(f"{what} ({n})" for what, n in result.changes.items()) or "no changes"
@@ -125,8 +125,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     verdict = "FAILED" if errors else "ok"
-    summary = f"{verdict}: {report.stats.get('rows', 0)} row(s), {errors} error(s), " \
-        f"{warnings} warning(s)"
+    summary = (
+        f"{verdict}: {report.stats.get('rows', 0)} row(s), {errors} error(s), {warnings} warning(s)"
+    )
     if args.format == "text" and report.stats.get("rows"):
         from rich.console import Console
 
@@ -151,8 +152,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return EXIT_OK
     changed = update_card(Path(args.update), body, check_only=args.check)
     if args.check and changed:
-        print(f"{args.update}: figures are out of date; run psych stats --update {args.update}",
-              file=sys.stderr)
+        print(
+            f"{args.update}: figures are out of date; run psych stats --update {args.update}",
+            file=sys.stderr,
+        )
         return EXIT_PROBLEMS
     print(f"{'updated' if changed else 'up to date'}: {args.update}")
     return EXIT_OK
@@ -197,8 +200,10 @@ def _check_and_print(path: Path, fmt: str) -> int:
     problems = check_config(path)
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
-    summary = (f"{'FAILED' if errors else 'ok'}: check-config {path}: {errors} error(s), "
-               f"{warnings} warning(s)")
+    summary = (
+        f"{'FAILED' if errors else 'ok'}: check-config {path}: {errors} error(s), "
+        f"{warnings} warning(s)"
+    )
     _emit(render(problems, fmt, summary))
     return EXIT_PROBLEMS if errors else EXIT_OK
 
@@ -229,11 +234,14 @@ def cmd_trained(args: argparse.Namespace) -> int:
 
     cfg = read_yaml(Path(args.config))
     out = resolve(cfg.get("output_dir", "outputs"))
-    missing = [n for n in ("adapter_model.safetensors", "adapter_config.json")
-               if not (out / n).is_file()]
+    missing = [
+        n for n in ("adapter_model.safetensors", "adapter_config.json") if not (out / n).is_file()
+    ]
     if missing:
-        print(f"psych trained: error: {out}: no {', '.join(missing)}: training did not finish",
-              file=sys.stderr)
+        print(
+            f"psych trained: error: {out}: no {', '.join(missing)}: training did not finish",
+            file=sys.stderr,
+        )
         return EXIT_PROBLEMS
     bar = "=" * 78
     print(bar)
@@ -272,8 +280,16 @@ def cmd_infer(args: argparse.Namespace) -> int:
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
     def answer(question: str, input_text: str) -> None:
-        generate(model, tokenizer, settings, question, input_text, args.max_new_tokens,
-                 args.temperature, streamer)
+        generate(
+            model,
+            tokenizer,
+            settings,
+            question,
+            input_text,
+            args.max_new_tokens,
+            args.temperature,
+            streamer,
+        )
 
     if args.question:
         answer(args.question, args.input or "")
@@ -317,15 +333,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = read_yaml(paths.config)
     with Progress(transient=True) as bar:
         task = bar.add_task("evaluating rows", total=len(rows))
-        result = evaluate(model, tokenizer, settings, rows, use_adapter=not args.no_adapter,
-                          batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                          sequence_len=int(cfg.get("sequence_len") or 2048),
-                          progress=lambda n: bar.advance(task, n))
+        result = evaluate(
+            model,
+            tokenizer,
+            settings,
+            rows,
+            use_adapter=not args.no_adapter,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            sequence_len=int(cfg.get("sequence_len") or 2048),
+            progress=lambda n: bar.advance(task, n),
+        )
     meta = {
-        "base_model": paths.base_model, "adapter": str(paths.adapter_dir),
-        "eval_file": str(eval_file), "rows": len(rows), "batch_size": args.batch_size,
-        "max_new_tokens": args.max_new_tokens, "machine": machine(),
-        "tiny": "tiny-qwen3" in paths.base_model, "do_sample": False,
+        "base_model": paths.base_model,
+        "adapter": str(paths.adapter_dir),
+        "eval_file": str(eval_file),
+        "rows": len(rows),
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "machine": machine(),
+        "tiny": "tiny-qwen3" in paths.base_model,
+        "do_sample": False,
     }
     out_dir = Path(args.output) if args.output else OUTPUTS_DIR / "eval" / paths.adapter_dir.name
     written = write_report(out_dir, result, meta)
@@ -334,15 +362,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         table.add_column(col, justify="left" if col == "category" else "right")
     for cat, b in result["base"].items():
         t = result.get("tuned", {}).get(cat, {})
-        table.add_row(cat, str(b["rows"]), f"{b['loss']:.4f}", f"{t.get('loss', float('nan')):.4f}",
-                      f"{b['rouge_l']:.3f}", f"{t.get('rouge_l', float('nan')):.3f}")
+        table.add_row(
+            cat,
+            str(b["rows"]),
+            f"{b['loss']:.4f}",
+            f"{t.get('loss', float('nan')):.4f}",
+            f"{b['rouge_l']:.3f}",
+            f"{t.get('rouge_l', float('nan')):.3f}",
+        )
     Console().print(table)
     if meta["tiny"]:
-        print("Note: the tiny model has random weights: these figures show the pipeline learns, "
-              "not answer quality.")
+        print(
+            "Note: the tiny model has random weights: these figures show the pipeline learns, "
+            "not answer quality."
+        )
     print("wrote: " + ", ".join(str(p) for p in written))
     if args.format == "json":
-        print(json.dumps(result["overall"] if "overall" in result else result, indent=2))
+        print(json.dumps(result, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
@@ -351,13 +387,18 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from .merge import merge
 
     paths = run_paths(_training_config(args))
-    questions = ["What is classical conditioning?", "Compare episodic and semantic memory.",
-                 "Describe Milgram's obedience study."]
+    questions = [
+        "What is classical conditioning?",
+        "Compare episodic and semantic memory.",
+        "Describe Milgram's obedience study.",
+    ]
     check = merge(paths, questions)
     print(f"merged model: {check.merged_dir}")
-    print(f"logits vs base + adapter on {len(questions)} prompts: max |diff| = "
-          f"{check.max_abs_diff:.3g}, {check.relative:.3f} of the adapter's own effect "
-          f"({check.adapter_effect:.3g}); tolerance {check.tolerance:g}")
+    print(
+        f"logits vs base + adapter on {len(questions)} prompts: max |diff| = "
+        f"{check.max_abs_diff:.3g}, {check.relative:.3f} of the adapter's own effect "
+        f"({check.adapter_effect:.3g}); tolerance {check.tolerance:g}"
+    )
     if not check.ok:
         print("psych merge: the merged model does not match base + adapter", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -390,8 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-errors", type=int, default=None, metavar="N")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("fix", help="normalise a dataset (BOM, CRLF, JSON array, spaces) "
-                       "into a new file")
+    p = sub.add_parser(
+        "fix", help="normalise a dataset (BOM, CRLF, JSON array, spaces) into a new file"
+    )
     p.add_argument("input", metavar="IN")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
@@ -414,8 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="generate a complete Axolotl YAML from a preset")
     p.add_argument("preset", nargs="?", help="preset name (default: chosen by hardware)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a key (typed as YAML; dotted keys reach into mappings)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key (typed as YAML; dotted keys reach into mappings)",
+    )
     p.add_argument("-o", "--output", help="output path (default: axolotl_configs/generated/)")
     p.add_argument("--force", action="store_true", help="overwrite a hand-edited output")
     p.add_argument("--no-check", action="store_true", help="skip check-config on the output")
@@ -437,8 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
     p.add_argument("--no-adapter", action="store_true", help="the base model alone")
     p.add_argument("--interactive", action="store_true", help="a question-and-answer loop")
-    p.add_argument("--load-in-4bit", action="store_true", default=None,
-                   help="load the base in 4-bit (CUDA only; default follows the training YAML)")
+    p.add_argument(
+        "--load-in-4bit",
+        action="store_true",
+        default=None,
+        help="load the base in 4-bit (CUDA only; default follows the training YAML)",
+    )
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("eval", help="base vs base + adapter on the held-out rows")
@@ -460,8 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="the generated Axolotl YAML that was trained")
     p.set_defaults(func=cmd_trained)
 
-    p = sub.add_parser("preflight", help="before training: writable output, disk space, "
-                       "finished-run protection, resume")
+    p = sub.add_parser(
+        "preflight",
+        help="before training: writable output, disk space, finished-run protection, resume",
+    )
     p.add_argument("config")
     p.add_argument("--force", action="store_true", help="replace a finished run")
     p.set_defaults(func=cmd_preflight)

@@ -43,8 +43,9 @@ def rouge_l(prediction: str, reference: str) -> float:
 _SCORER: dict[str, Any] = {}
 
 
-def answer_losses(model: Any, tokenizer: Any, settings: PromptSettings, rows: list[dict],
-                  sequence_len: int) -> list[tuple[float, int]]:
+def answer_losses(
+    model: Any, tokenizer: Any, settings: PromptSettings, rows: list[dict], sequence_len: int
+) -> list[tuple[float, int]]:
     """(sum of token losses, answer tokens) per row, with the training tokenization."""
     import torch
     import torch.nn.functional as F
@@ -61,26 +62,36 @@ def answer_losses(model: Any, tokenizer: Any, settings: PromptSettings, rows: li
         logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
     logits = logits[:, :-1].float().cpu()
     target = labels[:, 1:]
-    loss = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE_INDEX,
-                           reduction="none")
-    counted = (target != IGNORE_INDEX)
+    loss = F.cross_entropy(
+        logits.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    counted = target != IGNORE_INDEX
     return [(float(loss[i][counted[i]].sum()), int(counted[i].sum())) for i in range(len(rows))]
 
 
-def generate_batch(model: Any, tokenizer: Any, settings: PromptSettings, rows: list[dict],
-                   max_new_tokens: int) -> list[str]:
+def generate_batch(
+    model: Any, tokenizer: Any, settings: PromptSettings, rows: list[dict], max_new_tokens: int
+) -> list[str]:
     import torch
 
-    prompts = [render_prompt(settings, tokenizer, r["instruction"], r.get("input") or "",
-                             r.get("category")) for r in rows]
+    prompts = [
+        render_prompt(
+            settings, tokenizer, r["instruction"], r.get("input") or "", r.get("category")
+        )
+        for r in rows
+    ]
     tokenizer.padding_side = "left"  # generation continues from the right edge
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     enc = enc.to(model.device)
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id)
-    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def summarise(results: list[RowResult]) -> dict[str, dict[str, float]]:
@@ -101,30 +112,52 @@ def summarise(results: list[RowResult]) -> dict[str, dict[str, float]]:
     return out
 
 
-def evaluate(model: Any, tokenizer: Any, settings: PromptSettings, rows: list[dict], *,
-             use_adapter: bool, batch_size: int = 8, max_new_tokens: int = 128,
-             sequence_len: int = 2048, progress: Any = None) -> dict[str, Any]:
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    settings: PromptSettings,
+    rows: list[dict],
+    *,
+    use_adapter: bool,
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+    sequence_len: int = 2048,
+    progress: Any = None,
+) -> dict[str, Any]:
     """{"base": {...}, "tuned": {...}, "samples": [...]}: both models in one pass per batch."""
     import contextlib
 
     per_model: dict[str, list[RowResult]] = {m: [] for m in MODELS}
     for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
+        chunk = rows[start : start + batch_size]
         for name in MODELS if use_adapter else ("base",):
-            ctx = model.disable_adapter() if (use_adapter and name == "base") else \
-                contextlib.nullcontext()
+            ctx = (
+                model.disable_adapter()
+                if (use_adapter and name == "base")
+                else contextlib.nullcontext()
+            )
             with ctx:
                 losses = answer_losses(model, tokenizer, settings, chunk, sequence_len)
                 gens = generate_batch(model, tokenizer, settings, chunk, max_new_tokens)
             for row, (loss_sum, n), gen in zip(chunk, losses, gens, strict=True):
-                per_model[name].append(RowResult(row.get("category") or "(none)", loss_sum, n,
-                                                 rouge_l(gen, row["output"]), gen))
+                per_model[name].append(
+                    RowResult(
+                        row.get("category") or "(none)",
+                        loss_sum,
+                        n,
+                        rouge_l(gen, row["output"]),
+                        gen,
+                    )
+                )
         if progress is not None:
             progress(len(chunk))
     result: dict[str, Any] = {name: summarise(rs) for name, rs in per_model.items() if rs}
     result["samples"] = [
-        {"instruction": row["instruction"], "reference": row["output"],
-         **{name: per_model[name][i].generation for name in MODELS if per_model[name]}}
+        {
+            "instruction": row["instruction"],
+            "reference": row["output"],
+            **{name: per_model[name][i].generation for name in MODELS if per_model[name]},
+        }
         for i, row in enumerate(rows[:5])
     ]
     return result
@@ -168,11 +201,16 @@ def markdown_report(result: dict[str, Any], meta: dict[str, Any]) -> str:
         rule += " ---: | ---: | ---: | ---: |"
     lines += [header, rule]
     for cat, b in result["base"].items():
-        row = f"| {cat} | {b['rows']} | {b['loss']:.4f} | {b['perplexity']:.2f} | {b['rouge_l']:.3f} |"
+        row = (
+            f"| {cat} | {b['rows']} | {b['loss']:.4f} | {b['perplexity']:.2f} "
+            f"| {b['rouge_l']:.3f} |"
+        )
         if tuned:
             t = result["tuned"][cat]
-            row += (f" {t['loss']:.4f} | {t['perplexity']:.2f} | {t['rouge_l']:.3f} |"
-                    f" {t['loss'] - b['loss']:+.4f} |")
+            row += (
+                f" {t['loss']:.4f} | {t['perplexity']:.2f} | {t['rouge_l']:.3f} |"
+                f" {t['loss'] - b['loss']:+.4f} |"
+            )
         lines.append(row)
     lines += ["", "## Samples", ""]
     for s in result["samples"]:
@@ -192,8 +230,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
     models = [m for m in MODELS if m in result]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     width = 0.8 / len(models)
-    for ax, metric, title in ((axes[0], "loss", "answer loss (lower is better)"),
-                              (axes[1], "rouge_l", "ROUGE-L F1 (higher is better)")):
+    for ax, metric, title in (
+        (axes[0], "loss", "answer loss (lower is better)"),
+        (axes[1], "rouge_l", "ROUGE-L F1 (higher is better)"),
+    ):
         for i, m in enumerate(models):
             xs = [c + i * width for c in range(len(cats))]
             ax.bar(xs, [result[m][c][metric] for c in cats], width, label=m)

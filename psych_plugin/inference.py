@@ -43,13 +43,17 @@ def check_adapter(paths: RunPaths) -> dict[str, Any]:
     """The adapter's config, after checking it exists and was trained on this base model."""
     adapter_cfg = paths.adapter_dir / "adapter_config.json"
     if not adapter_cfg.is_file() or not (paths.adapter_dir / "adapter_model.safetensors").is_file():
-        raise UsageError(f"{paths.adapter_dir}: no trained adapter here "
-                         "(adapter_config.json, adapter_model.safetensors); run `make train` first")
+        raise UsageError(
+            f"{paths.adapter_dir}: no trained adapter here "
+            "(adapter_config.json, adapter_model.safetensors); run `make train` first"
+        )
     data = json.loads(adapter_cfg.read_text())
     trained_on = str(data.get("base_model_name_or_path") or "")
     if trained_on and not _same_model(trained_on, paths.base_model):
-        raise UsageError(f"{paths.adapter_dir}: adapter was trained on {trained_on!r}, "
-                         f"not on {paths.base_model!r}")
+        raise UsageError(
+            f"{paths.adapter_dir}: adapter was trained on {trained_on!r}, "
+            f"not on {paths.base_model!r}"
+        )
     return data
 
 
@@ -94,14 +98,19 @@ def load_model(
     kwargs: dict[str, Any] = {}
     if four_bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
     if cuda:
         kwargs["device_map"] = "auto"
         kwargs["dtype"] = torch.bfloat16
-    tokenizer_dir = paths.adapter_dir if (paths.adapter_dir / "tokenizer_config.json").is_file() \
+    tokenizer_dir = (
+        paths.adapter_dir
+        if (paths.adapter_dir / "tokenizer_config.json").is_file()
         else paths.base_model
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
         model = AutoModelForCausalLM.from_pretrained(paths.base_model, **kwargs)
@@ -132,11 +141,16 @@ def generate(
 
     prompt = render_prompt(settings, tokenizer, instruction, input_text)
     enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {
-        "do_sample": False}
+    sampling = (
+        {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+    )
     with torch.no_grad():
         out = model.generate(
-            **enc, max_new_tokens=max_new_tokens, streamer=streamer,
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling,
+            **enc,
+            max_new_tokens=max_new_tokens,
+            streamer=streamer,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **sampling,
         )
-    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)

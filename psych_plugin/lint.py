@@ -111,8 +111,12 @@ def lint(
         nkey = prompt_key(d)
         if nkey in near:
             first = near[nkey]
-            warn(row, "instruction", f"near-duplicate of {first.path}:{first.line} (same "
-                 "instruction and input after normalising case, punctuation and spacing)")
+            warn(
+                row,
+                "instruction",
+                f"near-duplicate of {first.path}:{first.line} (same "
+                "instruction and input after normalising case, punctuation and spacing)",
+            )
         else:
             near[nkey] = row
 
@@ -125,8 +129,12 @@ def lint(
             hit = eval_keys.get(prompt_key(row.data))
             if hit is not None:
                 leaked += 1
-                warn(row, "instruction", f"also in the eval file at {hit.path}:{hit.line} "
-                     "(leakage: the eval score would be inflated)")
+                warn(
+                    row,
+                    "instruction",
+                    f"also in the eval file at {hit.path}:{hit.line} "
+                    "(leakage: the eval score would be inflated)",
+                )
 
     stats: dict[str, Any] = {"rows": len(rows)}
     cats = Counter(r.data.get("category") or "(none)" for r in rows)
@@ -148,8 +156,12 @@ def lint(
             for row, n in zip(rows, lengths, strict=True):
                 if n > sequence_len:
                     over += 1
-                    warn(row, "-", f"{n} tokens > sequence_len {sequence_len}: Axolotl drops "
-                         "or truncates this row (excess_length_strategy)")
+                    warn(
+                        row,
+                        "-",
+                        f"{n} tokens > sequence_len {sequence_len}: Axolotl drops "
+                        "or truncates this row (excess_length_strategy)",
+                    )
             stats["over_sequence_len"] = over
     report.stats = stats
     report.problems.sort(key=lambda p: (p.path, p.line))

@@ -44,7 +44,8 @@ def estimate_memory(cfg: dict[str, Any], model_config: dict[str, Any]) -> Memory
 
     total = sum(p.numel() for p in model.parameters())
     linear = {
-        n: m for n, m in model.named_modules()
+        n: m
+        for n, m in model.named_modules()
         if isinstance(m, torch.nn.Linear) and not n.endswith("lm_head")
     }
     linear_params = sum(m.weight.numel() for m in linear.values())
@@ -64,11 +65,15 @@ def estimate_memory(cfg: dict[str, Any], model_config: dict[str, Any]) -> Memory
     targets = cfg.get("lora_target_modules") or []
     if cfg.get("lora_target_linear"):
         targets = sorted({n.rsplit(".", 1)[-1] for n in linear})
-    lora = sum(
-        r * (m.in_features + m.out_features)
-        for n, m in linear.items()
-        if any(n == t or n.endswith("." + t) for t in targets)
-    ) if cfg.get("adapter") else total
+    lora = (
+        sum(
+            r * (m.in_features + m.out_features)
+            for n, m in linear.items()
+            if any(n == t or n.endswith("." + t) for t in targets)
+        )
+        if cfg.get("adapter")
+        else total
+    )
     optimizer = str(cfg.get("optimizer") or "adamw_torch")
     opt_bytes = 2 if "8bit" in optimizer else 8
 
@@ -80,11 +85,13 @@ def estimate_memory(cfg: dict[str, Any], model_config: dict[str, Any]) -> Memory
         activations = layers * per_layer
     logits = tokens * vocab * 8  # fp32 logits and their gradient
 
-    return MemoryEstimate({
-        f"base weights, {precision} ({total / 1e9:.2f}B params)": weights,
-        f"LoRA weights + grads, fp32 ({lora / 1e6:.1f}M params)": lora * 8,
-        f"optimizer state ({optimizer})": lora * opt_bytes,
-        f"activations ({tokens} tokens/micro-batch)": activations,
-        "logits + grad (fp32)": logits,
-        "CUDA context and allocator slack": CUDA_CONTEXT,
-    })
+    return MemoryEstimate(
+        {
+            f"base weights, {precision} ({total / 1e9:.2f}B params)": weights,
+            f"LoRA weights + grads, fp32 ({lora / 1e6:.1f}M params)": lora * 8,
+            f"optimizer state ({optimizer})": lora * opt_bytes,
+            f"activations ({tokens} tokens/micro-batch)": activations,
+            "logits + grad (fp32)": logits,
+            "CUDA context and allocator slack": CUDA_CONTEXT,
+        }
+    )

@@ -40,8 +40,12 @@ class MergeCheck:
 
 def run_axolotl_merge(config: Path) -> None:
     env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1"}
-    done = subprocess.run([sys.executable, "-m", "axolotl.cli.merge_lora", str(config)],
-                          cwd=REPO_ROOT, env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "axolotl.cli.merge_lora", str(config)],
+        cwd=REPO_ROOT,
+        env=env,
+        check=False,
+    )
     if done.returncode != 0:
         raise UsageError(f"axolotl.cli.merge_lora {config} failed (exit {done.returncode})")
 
@@ -55,7 +59,9 @@ def reference_model(paths: RunPaths) -> Any:
     kwargs: dict[str, Any] = {}
     if paths.load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.float32,
         )
     base = AutoModelForCausalLM.from_pretrained(paths.base_model, **kwargs)
@@ -73,8 +79,9 @@ def compare_logits(paths: RunPaths, merged_dir: Path, questions: list[str]) -> M
     worst, effect = 0.0, 0.0
     with torch.no_grad():
         for q in questions:
-            ids = tokenizer(render_prompt(settings, tokenizer, q), return_tensors="pt",
-                            add_special_tokens=False).input_ids
+            ids = tokenizer(
+                render_prompt(settings, tokenizer, q), return_tensors="pt", add_special_tokens=False
+            ).input_ids
             tuned = reference(input_ids=ids).logits.float()
             with reference.disable_adapter():
                 base = reference(input_ids=ids).logits.float()

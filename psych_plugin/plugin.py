@@ -47,8 +47,11 @@ class PsychologyPlugin(BasePlugin):
                     print(format_problem(problem), file=sys.stderr)
             failed |= report.errors > 0
         if failed:
-            print("psych_plugin: dataset validation failed; fix the rows above "
-                  "(psych validate PATH shows them all)", file=sys.stderr)
+            print(
+                "psych_plugin: dataset validation failed; fix the rows above "
+                "(psych validate PATH shows them all)",
+                file=sys.stderr,
+            )
             raise SystemExit(1)
 
     def post_trainer_create(self, cfg: Any, trainer: Any) -> None:

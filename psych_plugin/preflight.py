@@ -45,18 +45,24 @@ def preflight(config: Path, force: bool = False) -> Preflight:
     out = resolve(str(cfg.get("output_dir") or "outputs"))
     base = _existing_ancestor(out)
     if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
-        raise UsageError(f"{out}: output folder is not writable ({base} is read-only); "
-                         "set output_dir to a writable folder")
+        raise UsageError(
+            f"{out}: output folder is not writable ({base} is read-only); "
+            "set output_dir to a writable folder"
+        )
     need = MIN_FREE_BYTES["tiny" if "tiny" in str(cfg.get("base_model")) else "default"]
     free = shutil.disk_usage(base).free
     if free < need:
-        raise UsageError(f"{out}: only {free / 2**20:.0f} MiB free on its disk; a run needs at "
-                         f"least {need / 2**20:.0f} MiB (checkpoints, adapter)")
+        raise UsageError(
+            f"{out}: only {free / 2**20:.0f} MiB free on its disk; a run needs at "
+            f"least {need / 2**20:.0f} MiB (checkpoints, adapter)"
+        )
     moved = None
     if (out / "adapter_model.safetensors").is_file():
         if not force:
-            raise UsageError(f"{out}: holds a finished run's adapter; not overwriting it "
-                             "(use FORCE=1 / --force to retrain, or change output_dir)")
+            raise UsageError(
+                f"{out}: holds a finished run's adapter; not overwriting it "
+                "(use FORCE=1 / --force to retrain, or change output_dir)"
+            )
         moved = out.with_name(f"{out.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(out, moved)
         shutil.rmtree(moved)

@@ -87,7 +87,9 @@ class PsychologyPromptStrategy:
         return out
 
 
-def load(tokenizer: Any, cfg: Any, ds_cfg: dict[str, Any] | None = None) -> PsychologyPromptStrategy:
+def load(
+    tokenizer: Any, cfg: Any, ds_cfg: dict[str, Any] | None = None
+) -> PsychologyPromptStrategy:
     # Axolotl's plugin manager logs a failed plugin import and trains on without it; refuse to
     # run with silently defaulted settings instead.
     if cfg.get(REQUIRED_KEY) is None:

@@ -153,7 +153,9 @@ def row_errors(row: object) -> list[tuple[str, str]]:
                 )
         elif kind == "type":
             want = err.validator_value
-            out.append((field, f"expected {_article(want)}, got {_article(_json_type(err.instance))}"))
+            out.append(
+                (field, f"expected {_article(want)}, got {_article(_json_type(err.instance))}")
+            )
         elif kind == "pattern":
             what = "empty" if err.instance == "" else "whitespace-only"
             out.append((field, f"must not be empty or whitespace-only (got {what} text)"))

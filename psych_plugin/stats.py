@@ -23,16 +23,28 @@ def stats_markdown(paths: list[Path]) -> str:
     names = [p.name for p in paths]
     lines = ["| category | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(paths)]
     for cat in CATEGORIES:
-        lines.append(f"| {cat} | " + " | ".join(
-            str(s["categories"].get(cat, 0)) for s in per_file.values()) + " |")
-    lines.append("| **total** | " + " | ".join(
-        f"**{s['rows']}**" for s in per_file.values()) + " |")
-    lines.append("| rows with input | " + " | ".join(
-        f"{s['with_input']} ({s['with_input_share']:.0%})" for s in per_file.values()) + " |")
+        lines.append(
+            f"| {cat} | "
+            + " | ".join(str(s["categories"].get(cat, 0)) for s in per_file.values())
+            + " |"
+        )
+    lines.append(
+        "| **total** | " + " | ".join(f"**{s['rows']}**" for s in per_file.values()) + " |"
+    )
+    lines.append(
+        "| rows with input | "
+        + " | ".join(f"{s['with_input']} ({s['with_input_share']:.0%})" for s in per_file.values())
+        + " |"
+    )
     for field in ("instruction", "input", "output"):
-        lines.append(f"| {field} length, chars (median / max) | " + " | ".join(
-            f"{s['chars'][field]['median']:g} / {s['chars'][field]['max']}"
-            for s in per_file.values()) + " |")
+        lines.append(
+            f"| {field} length, chars (median / max) | "
+            + " | ".join(
+                f"{s['chars'][field]['median']:g} / {s['chars'][field]['max']}"
+                for s in per_file.values()
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 

@@ -127,8 +127,14 @@ def _explain(name: str, path: Path, lineno: int, raw: bytes, first: bool, span: 
         return
     span.rows += 1
     if len(raw) > MAX_LINE_BYTES:
-        add(Problem(name, lineno, "-", f"line is {len(raw):,} bytes, over the "
-                    f"{MAX_LINE_BYTES:,}-byte limit for one row"))
+        add(
+            Problem(
+                name,
+                lineno,
+                "-",
+                f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit for one row",
+            )
+        )
         return
     value, why = parse_line(raw)
     if why is None and row_is_valid(value):
@@ -138,8 +144,15 @@ def _explain(name: str, path: Path, lineno: int, raw: bytes, first: bool, span: 
         count = _whole_file_array(path)
         if count is not None:
             span.whole_file_array = True
-            add(Problem(name, 1, "-", f"file is one JSON array of {count} rows, not JSON "
-                        f"Lines; convert it with: psych fix {name} -o OUT.jsonl"))
+            add(
+                Problem(
+                    name,
+                    1,
+                    "-",
+                    f"file is one JSON array of {count} rows, not JSON "
+                    f"Lines; convert it with: psych fix {name} -o OUT.jsonl",
+                )
+            )
             return
     if why is not None:
         add(Problem(name, lineno, "-", why))
@@ -168,7 +181,10 @@ def _validate_span(
         _explain(name, path, lineno, raw, first, span)
         if span.whole_file_array:
             break
-        if max_errors is not None and sum(p.severity == "error" for p in span.problems) >= max_errors:
+        if (
+            max_errors is not None
+            and sum(p.severity == "error" for p in span.problems) >= max_errors
+        ):
             break
     span.rows += fast_valid
     span.valid += fast_valid
@@ -191,11 +207,20 @@ def _split_points(path: Path, parts: int) -> list[int]:
 
 
 def default_workers() -> int:
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else (os.cpu_count() or 1)))
+    return max(
+        1,
+        min(
+            4,
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1),
+        ),
+    )
 
 
-def validate_file(path: Path, max_errors: int | None = None, workers: int | None = None) -> FileReport:
+def validate_file(
+    path: Path, max_errors: int | None = None, workers: int | None = None
+) -> FileReport:
     """Check every row of one JSONL file. Raises UsageError when the file cannot be read."""
     check_readable(path)
     name = str(path)

@@ -20,13 +20,25 @@ pytestmark = pytest.mark.slow
 
 
 def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Path, capsys):
-    config = make_config(tmp_path, tiny_model, MINI, "max_steps=40", "saves_per_epoch=null",
-                         "save_steps=5", "evals_per_epoch=null", "eval_strategy=no",
-                         "test_datasets=null", "val_set_size=0")
+    config = make_config(
+        tmp_path,
+        tiny_model,
+        MINI,
+        "max_steps=40",
+        "saves_per_epoch=null",
+        "save_steps=5",
+        "evals_per_epoch=null",
+        "eval_strategy=no",
+        "test_datasets=null",
+        "val_set_size=0",
+    )
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "axolotl.cli.train", str(config)], cwd=REPO,
-        env={**os.environ, **OFFLINE_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "axolotl.cli.train", str(config)],
+        cwd=REPO,
+        env={**os.environ, **OFFLINE_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -43,8 +55,10 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Pat
     assert 10 <= done_steps < 40
 
     assert main(["preflight", str(config)]) == 0
-    assert f"resuming the interrupted run from {out / f'checkpoint-{done_steps}'}" in \
-        capsys.readouterr().out
+    assert (
+        f"resuming the interrupted run from {out / f'checkpoint-{done_steps}'}"
+        in capsys.readouterr().out
+    )
 
     done = run_axolotl("train", config)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -16,8 +16,15 @@ pytestmark = pytest.mark.slow
 
 def test_infer_with_and_without_adapter(trained_run: Path):
     for extra in ([], ["--no-adapter"]):
-        done = run_psych("infer", "What is operant conditioning?", "--config", str(trained_run),
-                         "--max-new-tokens", "6", *extra)
+        done = run_psych(
+            "infer",
+            "What is operant conditioning?",
+            "--config",
+            str(trained_run),
+            "--max-new-tokens",
+            "6",
+            *extra,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         # A random tiny model may well answer in whitespace: check that tokens were streamed.
         assert done.stdout != "", "no answer streamed"
@@ -55,8 +62,20 @@ def test_merge_matches_base_plus_adapter(trained_run: Path):
 
 def test_eval_writes_consistent_reports_and_tuned_beats_base(trained_run: Path, tmp_path: Path):
     out = tmp_path / "eval"
-    done = run_psych("eval", "--config", str(trained_run), "--eval-file", str(MINI),
-                     "--max-new-tokens", "8", "--batch-size", "4", "-o", str(out), timeout=600)
+    done = run_psych(
+        "eval",
+        "--config",
+        str(trained_run),
+        "--eval-file",
+        str(MINI),
+        "--max-new-tokens",
+        "8",
+        "--batch-size",
+        "4",
+        "-o",
+        str(out),
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     data = json.loads((out / "eval.json").read_text())
     report = (out / "report.md").read_text()

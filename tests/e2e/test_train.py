@@ -25,7 +25,13 @@ def test_adapter_files_written(trained: Path) -> None:
     adapter_cfg = json.loads((trained / "adapter_config.json").read_text())
     # All seven Qwen3 projections are adapted (the guide's c_proj matched nothing).
     assert set(adapter_cfg["target_modules"]) == {
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
     }
 
 

@@ -24,8 +24,9 @@ def test_guide_config_flags_exactly_its_two_bugs():
     problems = check_config(GUIDE, GPU)
     assert fields(problems) == [("lora_target_modules.0", 16), ("use_flash_attention", 12)]
     by_field = {p.field: p.message for p in problems}
-    assert "did you mean `attn_implementation: flash_attention_2`?" in by_field[
-        "use_flash_attention"]
+    assert (
+        "did you mean `attn_implementation: flash_attention_2`?" in by_field["use_flash_attention"]
+    )
     assert "'c_proj' matches no module of Qwen3ForCausalLM" in by_field["lora_target_modules.0"]
     assert fields(problems, "warning") == []
 
@@ -123,8 +124,19 @@ def test_check_config_exit_codes(tmp_path, capsys):
 
 def test_generation_is_deterministic_and_typed(tmp_path, capsys):
     a, b = tmp_path / "a.yml", tmp_path / "b.yml"
-    sets = ["--set", "lora_r=32", "--set", "bf16=false", "--set", "lora_target_modules=[q_proj]",
-            "--set", "learning_rate=1e-4", "--set", "eval_strategy=no", "--no-check"]
+    sets = [
+        "--set",
+        "lora_r=32",
+        "--set",
+        "bf16=false",
+        "--set",
+        "lora_target_modules=[q_proj]",
+        "--set",
+        "learning_rate=1e-4",
+        "--set",
+        "eval_strategy=no",
+        "--no-check",
+    ]
     assert main(["config", "qwen3-1.7b-lora", "-o", str(a), *sets]) == 0
     assert main(["config", "qwen3-1.7b-lora", "-o", str(b), *sets]) == 0
     assert a.read_bytes() == b.read_bytes()

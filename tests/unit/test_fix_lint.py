@@ -19,8 +19,13 @@ def write(path: Path, rows: list[dict], sep: str = "\n") -> Path:
 def test_fix_normalises_bom_crlf_blank_and_spaces(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     row2 = {**ROW, "instruction": "  Define memory.  "}
-    src.write_bytes(b"\xef\xbb\xbf" + json.dumps(ROW).encode() + b"\r\n\r\n"
-                    + json.dumps(row2).encode() + b"\r\n")
+    src.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps(ROW).encode()
+        + b"\r\n\r\n"
+        + json.dumps(row2).encode()
+        + b"\r\n"
+    )
     before = src.read_bytes()
     dst = tmp_path / "out.jsonl"
     assert main(["fix", str(src), "-o", str(dst)]) == 0
@@ -78,10 +83,13 @@ def test_lint_duplicates_and_near_duplicates(tmp_path, capsys):
 
 
 def test_lint_leakage_and_stats_json(tmp_path, capsys):
-    train = write(tmp_path / "t.jsonl", [
-        {**ROW, "category": "definition"},
-        {"instruction": "Explain X.", "input": "ctx", "output": "Y.", "category": "how_to"},
-    ])
+    train = write(
+        tmp_path / "t.jsonl",
+        [
+            {**ROW, "category": "definition"},
+            {"instruction": "Explain X.", "input": "ctx", "output": "Y.", "category": "how_to"},
+        ],
+    )
     ev = write(tmp_path / "e.jsonl", [{**ROW, "instruction": "What is a schema"}])
     assert main(["lint", str(train), "--eval", str(ev), "--format", "json"]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -95,8 +103,9 @@ def test_lint_leakage_and_stats_json(tmp_path, capsys):
 def test_lint_over_length_rows_with_tokenizer(tmp_path, capsys, tiny_model):
     long_row = {**ROW, "instruction": "Explain.", "output": "word " * 3000}
     path = write(tmp_path / "d.jsonl", [ROW, long_row])
-    code = main(["lint", str(path), "--tokenizer", str(tiny_model), "--sequence-len", "1000",
-                 "--strict"])
+    code = main(
+        ["lint", str(path), "--tokenizer", str(tiny_model), "--sequence-len", "1000", "--strict"]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert f"{path}:2: -: " in out and "tokens > sequence_len 1000" in out

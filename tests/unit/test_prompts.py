@@ -9,10 +9,18 @@ from psych_plugin.prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
 from psych_plugin.prompts import PromptSettings, render_prompt, render_row, user_message
 
 ROWS = [
-    {"instruction": "What is operant conditioning?", "input": "", "output": "Learning by "
-     "consequences.", "category": "definition"},
-    {"instruction": "Summarise this paragraph.", "input": "Memory is reconstructive.",
-     "output": "Memory rebuilds the past.", "category": "how_to"},
+    {
+        "instruction": "What is operant conditioning?",
+        "input": "",
+        "output": "Learning by consequences.",
+        "category": "definition",
+    },
+    {
+        "instruction": "Summarise this paragraph.",
+        "input": "Memory is reconstructive.",
+        "output": "Memory rebuilds the past.",
+        "category": "how_to",
+    },
 ]
 
 

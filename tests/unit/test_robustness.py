@@ -18,8 +18,9 @@ from psych_plugin import atomic
 from psych_plugin.cli import main
 from psych_plugin.paths import PACKAGE_DIR
 
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
@@ -45,8 +46,9 @@ def test_validate_arbitrary_bytes(tmp_path_factory, capsys, data):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner,
-                                                                 max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=8,
 )
 
@@ -62,12 +64,22 @@ def test_validate_arbitrary_json_values(tmp_path_factory, capsys, values):
     assert payload["errors"] == (code == 1) * payload["errors"]
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(max_size=200) | st.builds(
-    yaml.safe_dump, st.dictionaries(st.sampled_from(
-        ["base_model", "adapter", "lora_r", "datasets", "sequence_len", "plugins", "x"]),
-        json_values, max_size=4)))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.text(max_size=200)
+    | st.builds(
+        yaml.safe_dump,
+        st.dictionaries(
+            st.sampled_from(
+                ["base_model", "adapter", "lora_r", "datasets", "sequence_len", "plugins", "x"]
+            ),
+            json_values,
+            max_size=4,
+        ),
+    )
+)
 def test_check_config_arbitrary_yaml(tmp_path_factory, capsys, text):
     path = tmp_path_factory.mktemp("c") / "c.yml"
     path.write_text(text)
@@ -128,8 +140,9 @@ def test_unwritable_or_full_output_fails_before_training(tmp_path, monkeypatch, 
     cfg = tmp_path / "c.yml"
     cfg.write_text(f"base_model: tiny-qwen3\noutput_dir: {tmp_path / 'out'}\n")
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == tmp_path else
-                        real_access(p, m))
+    monkeypatch.setattr(
+        os, "access", lambda p, m: False if Path(p) == tmp_path else real_access(p, m)
+    )
     code, text = run_cli(capsys, "preflight", str(cfg))
     assert code == 2 and "output folder is not writable" in text
     monkeypatch.setattr(os, "access", real_access)

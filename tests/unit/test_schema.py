@@ -18,8 +18,9 @@ CATEGORIES = ["definition", "theory", "experiment", "case_study", "comparison", 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                 max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=5,
 )
 texts = st.sampled_from(["", " ", "\t\n", "\u00a0", "\u2003", "x", " a ", "\u0085"]) | st.text()

@@ -31,8 +31,9 @@ def validate(tmp_path: Path, content: bytes | str, *flags: str, capsys) -> tuple
 
 
 def test_valid_file(tmp_path, capsys):
-    code, out = validate(tmp_path, good() + "\n" + good(category="theory", source="x") + "\n",
-                         capsys=capsys)
+    code, out = validate(
+        tmp_path, good() + "\n" + good(category="theory", source="x") + "\n", capsys=capsys
+    )
     assert code == 0
     assert "ok: 1 file(s), 2 row(s), 0 error(s), 0 warning(s)" in out
 
@@ -79,8 +80,9 @@ def test_response_instead_of_output_hints(tmp_path, capsys):
 
 
 def test_invalid_utf8(tmp_path, capsys):
-    code, out = validate(tmp_path, good().encode() + b"\n" + b'{"instruction": "\xff"}\n',
-                         capsys=capsys)
+    code, out = validate(
+        tmp_path, good().encode() + b"\n" + b'{"instruction": "\xff"}\n', capsys=capsys
+    )
     assert code == 1
     assert "F:2: -: invalid UTF-8 at byte 18" in out
 
@@ -134,13 +136,17 @@ def test_max_errors(tmp_path, capsys):
 
 
 def test_json_format(tmp_path, capsys):
-    code, out = validate(tmp_path, good() + "\n" + good(output=1) + "\n", "--format", "json",
-                         capsys=capsys)
+    code, out = validate(
+        tmp_path, good() + "\n" + good(output=1) + "\n", "--format", "json", capsys=capsys
+    )
     payload = json.loads(out)
     assert code == 1
     assert payload["rows"] == 2 and payload["errors"] == 1
     assert payload["problems"][0] == {
-        "path": "F", "line": 2, "field": "output", "message": "expected a string, got a number",
+        "path": "F",
+        "line": 2,
+        "field": "output",
+        "message": "expected a string, got a number",
         "severity": "error",
     }
 
