@@ -27,7 +27,7 @@ MASTER_PORT ?= 29500
 ifeq ($(NUM_GPUS)$(NUM_NODES),11)
 LAUNCH := $(PY) -m axolotl.cli.train
 else
-LAUNCH := $(VENV)/bin/accelerate launch --num_processes $(shell echo $$(( $(NUM_GPUS) * $(NUM_NODES) ))) \
+LAUNCH := $(VENV)/bin/accelerate launch --multi_gpu --num_processes $(shell echo $$(( $(NUM_GPUS) * $(NUM_NODES) ))) \
   --num_machines $(NUM_NODES) --machine_rank $(NODE_RANK) \
   --main_process_ip $(MASTER_ADDR) --main_process_port $(MASTER_PORT) -m axolotl.cli.train
 endif

@@ -1,0 +1,45 @@
+"""The Makefile's launch lines (what `make train` runs), checked with `make -n`.
+
+Real multi-process training cannot run here: Axolotl 0.19's normalize_config sets
+device_map = {"": LOCAL_RANK} whenever world_size > 1, which transformers treats as an
+accelerator index, so two CPU processes (gloo) fail with "Cannot access accelerator device when
+none is available". The generated launch command is tested instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.conftest import REPO
+
+
+def dry_run(*args: str) -> str:
+    done = subprocess.run(["make", "-n", "train", *args], cwd=REPO, capture_output=True,
+                          text=True, check=True)
+    return done.stdout
+
+
+def test_single_gpu_or_cpu_runs_axolotl_train_directly():
+    out = dry_run("PRESET=tiny-cpu")
+    assert ".venv/bin/python -m axolotl.cli.train axolotl_configs/generated/tiny-cpu.yml" in out
+    assert "psych preflight axolotl_configs/generated/tiny-cpu.yml" in out
+    assert "accelerate" not in out
+
+
+def test_several_gpus_launch_through_accelerate():
+    out = dry_run("PRESET=qwen3-1.7b-qlora-ds2", "NUM_GPUS=4")
+    assert (".venv/bin/accelerate launch --multi_gpu --num_processes 4 --num_machines 1 "
+            "--machine_rank 0 --main_process_ip 127.0.0.1 --main_process_port 29500 "
+            "-m axolotl.cli.train axolotl_configs/generated/qwen3-1.7b-qlora-ds2.yml") in out
+
+
+def test_several_machines():
+    out = dry_run("PRESET=qwen3-1.7b-lora-fsdp", "NUM_GPUS=8", "NUM_NODES=2", "NODE_RANK=1",
+                  "MASTER_ADDR=10.0.0.1", "MASTER_PORT=29600")
+    assert ("--num_processes 16 --num_machines 2 --machine_rank 1 --main_process_ip 10.0.0.1 "
+            "--main_process_port 29600 -m axolotl.cli.train") in out
+
+
+def test_force_replaces_a_finished_run():
+    assert "psych preflight axolotl_configs/generated/tiny-cpu.yml --force" in dry_run(
+        "PRESET=tiny-cpu", "FORCE=1")
