@@ -28,14 +28,27 @@ def _emit(lines: Sequence[str] | object) -> None:
 
 
 # ---------------------------------------------------------------- validate
+def _validate_with_progress(path: Path, max_errors: int | None):
+    from .validate import SPAN_BYTES, check_readable, validate_file
+
+    check_readable(path)
+    size = path.stat().st_size
+    if not sys.stderr.isatty() or size < SPAN_BYTES:
+        return validate_file(path, max_errors=max_errors)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"validating {path.name}", total=size)
+        return validate_file(path, max_errors=max_errors, progress=lambda n: bar.advance(task, n))
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .report import render
-    from .validate import validate_file
 
     problems, rows, errors, warnings, files = [], 0, 0, 0, 0
     budget = args.max_errors
     for name in args.paths:
-        report = validate_file(Path(name), max_errors=budget)
+        report = _validate_with_progress(Path(name), budget)
         files += 1
         rows += report.rows
         errors += report.errors

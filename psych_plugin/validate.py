@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from .schema import row_errors, row_is_valid
 BOM = b"\xef\xbb\xbf"
 BLOCK = 4 << 20  # read 4 MiB at a time: memory stays flat in the file size
 MAX_LINE_BYTES = 1 << 20  # a 1 MiB training row is a mistake (a whole book on one line)
+SPAN_BYTES = 64 << 20  # a unit of work (and of progress) on large files
 PARALLEL_MIN_BYTES = 32 << 20  # below this, starting worker processes costs more than it saves
 
 
@@ -219,24 +220,51 @@ def default_workers() -> int:
 
 
 def validate_file(
-    path: Path, max_errors: int | None = None, workers: int | None = None
+    path: Path,
+    max_errors: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> FileReport:
-    """Check every row of one JSONL file. Raises UsageError when the file cannot be read."""
+    """Check every row of one JSONL file. Raises UsageError when the file cannot be read.
+
+    The file is checked in spans of about SPAN_BYTES (on several cores when it is large);
+    `progress(nbytes)` is called as each span finishes.
+    """
     check_readable(path)
     name = str(path)
     workers = default_workers() if workers is None else max(1, workers)
     try:
-        if workers > 1 and path.stat().st_size >= PARALLEL_MIN_BYTES:
-            points = _split_points(path, workers)
-            ends = [*points[1:], None]
-            with ProcessPoolExecutor(max_workers=len(points)) as pool:
-                futures = [
-                    pool.submit(_validate_span, path, s, e, i == 0, max_errors)
-                    for i, (s, e) in enumerate(zip(points, ends, strict=True))
-                ]
-                spans = [f.result() for f in futures]
+        size = path.stat().st_size
+        parallel = workers > 1 and size >= PARALLEL_MIN_BYTES
+        parts = max(workers if parallel else 1, -(-size // SPAN_BYTES))
+        points = _split_points(path, parts) if parts > 1 else [0]
+        bounds = list(zip(points, [*points[1:], None], strict=True))
+
+        def done(i: int) -> None:
+            if progress is not None:
+                start, end = bounds[i]
+                progress((end if end is not None else size) - start)
+
+        spans: list[_Span] = []
+        if parallel:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {
+                    pool.submit(_validate_span, path, s, e, i == 0, max_errors): i
+                    for i, (s, e) in enumerate(bounds)
+                }
+                for future in as_completed(futures):
+                    done(futures[future])
+                by_index = {i: f.result() for f, i in futures.items()}
+                spans = [by_index[i] for i in range(len(bounds))]
         else:
-            spans = [_validate_span(path, 0, None, True, max_errors)]
+            errors = 0
+            for i, (s, e) in enumerate(bounds):
+                span = _validate_span(path, s, e, i == 0, max_errors)
+                spans.append(span)
+                done(i)
+                errors += sum(p.severity == "error" for p in span.problems)
+                if span.whole_file_array or (max_errors is not None and errors >= max_errors):
+                    break
     except OSError as e:
         raise UsageError(f"{path}: {e.strerror or e}") from e
     report = FileReport(name)

@@ -198,3 +198,23 @@ def test_shipped_datasets_are_valid(capsys):
 
     code = main(["validate", str(TRAIN_DATA), str(EVAL_DATA)])
     assert code == 0, capsys.readouterr().out
+
+
+def test_spans_give_the_same_report_as_one_pass(tmp_path, monkeypatch):
+    """Large files are checked in spans (sequentially or on several cores): line numbers and
+    counts must not depend on where the spans are cut."""
+    import psych_plugin.validate as v
+
+    lines = [good() if i % 7 else good(output="") for i in range(400)]
+    lines[123] = "not json"
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    whole = v.validate_file(path, workers=1)
+    monkeypatch.setattr(v, "SPAN_BYTES", 1000)
+    monkeypatch.setattr(v, "PARALLEL_MIN_BYTES", 1)
+    seen: list[int] = []
+    for workers in (1, 2):
+        split = v.validate_file(path, workers=workers, progress=seen.append)
+        assert split.problems == whole.problems and split.rows == whole.rows == 400
+    assert sum(seen) == 2 * path.stat().st_size
+    assert [p.line for p in whole.problems][:3] == [1, 8, 15]
