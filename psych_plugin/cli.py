@@ -284,7 +284,7 @@ def _training_config(args: argparse.Namespace) -> Path:
 def cmd_infer(args: argparse.Namespace) -> int:
     from transformers import TextStreamer
 
-    from .inference import generate, load_model, run_paths
+    from .inference import generate_answers, load_model, run_paths
 
     if not args.interactive and not args.question:
         raise UsageError("give a QUESTION, or --interactive")
@@ -293,15 +293,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
     def answer(question: str, input_text: str) -> None:
-        generate(
-            model,
-            tokenizer,
-            settings,
-            question,
-            input_text,
-            args.max_new_tokens,
-            args.temperature,
-            streamer,
+        row = {"instruction": question, "input": input_text, "category": args.category}
+        generate_answers(
+            model, tokenizer, settings, [row], args.max_new_tokens, args.temperature, streamer
         )
 
     if args.question:
@@ -493,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?", metavar="QUESTION")
     p.add_argument("--config", help="training YAML (default: the generated default preset)")
     p.add_argument("--input", default="", help="the row's input field (context to use)")
+    p.add_argument("--category", help="row category, for presets with psych_category_prompts")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
     p.add_argument("--no-adapter", action="store_true", help="the base model alone")

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
+from .inference import generate_answers
 from .prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
-from .prompts import PromptSettings, render_prompt
+from .prompts import PromptSettings
 
 MODELS = ("base", "tuned")
 
@@ -69,31 +70,6 @@ def answer_losses(
     return [(float(loss[i][counted[i]].sum()), int(counted[i].sum())) for i in range(len(rows))]
 
 
-def generate_batch(
-    model: Any, tokenizer: Any, settings: PromptSettings, rows: list[dict], max_new_tokens: int
-) -> list[str]:
-    import torch
-
-    prompts = [
-        render_prompt(
-            settings, tokenizer, r["instruction"], r.get("input") or "", r.get("category")
-        )
-        for r in rows
-    ]
-    tokenizer.padding_side = "left"  # generation continues from the right edge
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    enc = enc.to(model.device)
-    with torch.no_grad():
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-
-
 def summarise(results: list[RowResult]) -> dict[str, dict[str, float]]:
     groups: dict[str, list[RowResult]] = defaultdict(list)
     for r in results:
@@ -138,7 +114,7 @@ def evaluate(
             )
             with ctx:
                 losses = answer_losses(model, tokenizer, settings, chunk, sequence_len)
-                gens = generate_batch(model, tokenizer, settings, chunk, max_new_tokens)
+                gens = generate_answers(model, tokenizer, settings, chunk, max_new_tokens)
             for row, (loss_sum, n), gen in zip(chunk, losses, gens, strict=True):
                 per_model[name].append(
                     RowResult(

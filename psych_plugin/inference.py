@@ -126,21 +126,28 @@ def load_model(
     return model, tokenizer, settings
 
 
-def generate(
+def generate_answers(
     model: Any,
     tokenizer: Any,
     settings: PromptSettings,
-    instruction: str,
-    input_text: str = "",
+    rows: list[dict[str, Any]],
     max_new_tokens: int = 256,
     temperature: float = 0.0,
     streamer: Any = None,
-) -> str:
-    """The answer to one question, rendered with the training template."""
+) -> list[str]:
+    """Answers to Alpaca rows (instruction, input, category), each rendered with the training
+    template; greedy unless temperature > 0. One batch, left-padded."""
     import torch
 
-    prompt = render_prompt(settings, tokenizer, instruction, input_text)
-    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    prompts = [
+        render_prompt(
+            settings, tokenizer, r["instruction"], r.get("input") or "", r.get("category")
+        )
+        for r in rows
+    ]
+    tokenizer.padding_side = "left"  # generation continues from the right edge
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    enc = enc.to(model.device)
     sampling = (
         {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
     )
@@ -153,4 +160,4 @@ def generate(
             eos_token_id=tokenizer.eos_token_id,
             **sampling,
         )
-    return tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
