@@ -218,6 +218,62 @@ def _check_conflicts(cfg: dict[str, Any], out: _Collector) -> None:
             )
 
 
+def _offline_tokenizer(cfg: dict[str, Any]) -> Any:
+    """The base model's tokenizer if it is on this machine (a local folder or the HF cache)."""
+    name = str(cfg.get("tokenizer_config") or cfg.get("base_model") or "")
+    local = resolve(name)
+    try:
+        from transformers import AutoTokenizer
+
+        with quiet_logs():
+            return AutoTokenizer.from_pretrained(
+                str(local) if local.exists() else name, local_files_only=True
+            )
+    except Exception:  # noqa: BLE001 - not available offline: nothing to count with
+        return None
+
+
+def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
+    """Rows Axolotl would drop (excess_length_strategy drop, the default) or truncate."""
+    from .lint import load_rows, token_lengths
+    from .prompts import PromptSettings
+
+    seq_len = cfg.get("sequence_len") or 2048
+    if not isinstance(seq_len, int):
+        return
+    datasets = [
+        (i, ds)
+        for i, ds in enumerate(_list(cfg, "datasets"))
+        if isinstance(ds, dict)
+        and ds.get("type") in ALPACA_TYPES
+        and isinstance(ds.get("path"), str)
+        and resolve(ds["path"]).is_file()
+    ]
+    tokenizer = _offline_tokenizer(cfg) if datasets else None
+    if tokenizer is None:
+        return
+    strategy = cfg.get("excess_length_strategy") or "drop"
+    for i, ds in datasets:
+        rows, errors = load_rows(resolve(ds["path"]))
+        if errors or not rows:
+            continue  # reported by _check_datasets
+        if ds["type"] == "alpaca":  # Axolotl's own prompt: our alpaca style, empty preamble
+            settings = PromptSettings(style="alpaca", alpaca_preamble="")
+        else:
+            settings = PromptSettings.from_cfg(cfg)
+        lengths = token_lengths(rows, tokenizer, settings)
+        over = [r.line for r, n in zip(rows, lengths, strict=True) if n > seq_len]
+        if over:
+            lines = ", ".join(map(str, over[:10])) + (" ..." if len(over) > 10 else "")
+            out.add(
+                ("datasets", i, "path"),
+                f"{len(over)} of {len(rows)} rows are longer than "
+                f"sequence_len={seq_len} tokens; Axolotl will {strategy} them "
+                f"(excess_length_strategy: {strategy}); lines {lines}",
+                "warning",
+            )
+
+
 def _model_config(base_model: str) -> tuple[dict[str, Any] | None, str]:
     local = resolve(base_model)
     if (local / "config.json").is_file():
@@ -332,6 +388,7 @@ def check_config(path: Path, hardware: Hardware | None = None) -> list[Problem]:
         lambda: _check_conflicts(cfg, out),
         lambda: _check_lora_targets(cfg, out),
         lambda: _check_datasets(cfg, out),
+        lambda: _check_over_length(cfg, out),
         lambda: _check_hardware(cfg, hw, out),
     ]
     for check in checks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,19 @@ def test_unknown_preset_and_bad_override(tmp_path, capsys):
     assert main(["config", "nope", "-o", str(tmp_path / "x.yml")]) == 2
     assert "unknown preset 'nope' (known:" in capsys.readouterr().err
     assert main(["config", "tiny-cpu", "--set", "novalue", "-o", str(tmp_path / "x.yml")]) == 2
+
+
+def test_over_length_rows_are_counted(tmp_path, tiny_model):
+    data = tmp_path / "d.jsonl"
+    short = {"instruction": "What is a schema?", "input": "", "output": "A framework."}
+    long = {**short, "instruction": "Explain memory.", "output": "word " * 3000}
+    data.write_text("\n".join(json.dumps(r) for r in (short, long, short | {"input": "x"})) + "\n")
+    cfg = resolve_preset("tiny-cpu", [f"base_model={tiny_model}", f"datasets.0.path={data}"]).config
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    [problem] = [p for p in check_config(path, CPU) if p.field == "datasets.0.path"]
+    assert problem.severity == "warning"
+    assert "1 of 3 rows are longer than sequence_len=512 tokens; Axolotl will drop them" in (
+        problem.message
+    )
+    assert problem.message.endswith("lines 2")
