@@ -20,7 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from psych_plugin import dataset_builder as db
+from psych_plugin.book.build import Builder
+from psych_plugin.book.definitions import _DEFINE
+from psych_plugin.book.llm import ReplyError, chat_url, parse_reply
+from psych_plugin.book.reading import Chunk, split_book
+from psych_plugin.book.rules import classify
+from psych_plugin.book.state import Sidecars
+from psych_plugin.book.text import split_sentences
 from psych_plugin.cli import main
 from psych_plugin.lint import CATEGORIES, prompt_key
 from tests.conftest import FIXTURES, REPO
@@ -37,11 +43,11 @@ def build(book: Path, out: Path, *extra: str) -> int:
 
 
 def n_chunks(book: Path = BOOK) -> int:
-    return len(db.split_book(book, book.read_text(encoding="utf-8"))[1])
+    return len(split_book(book, book.read_text(encoding="utf-8"))[1])
 
 
 def sidecars(out: Path) -> list[Path]:
-    return [p for p in (db.Sidecars(out).state, db.Sidecars(out).partial) if p.exists()]
+    return [p for p in (Sidecars(out).state, Sidecars(out).partial) if p.exists()]
 
 
 # ---------------------------------------------------------------- a fake chat-completions server
@@ -161,7 +167,7 @@ def test_rule_based_rows_are_valid_and_cover_the_book(tmp_path, capsys):
     assert "Pavlov" in classical["output"]
     # Questions read naturally and vary, chosen deterministically.
     assert any(r["instruction"] == "What is a schema?" for r in definitions)
-    templates = {t.split("{")[0] for t in db._DEFINE}
+    templates = {t.split("{")[0] for t in _DEFINE}
     used = {t for t in templates for r in definitions if r["instruction"].startswith(t)}
     assert len(used) >= 4
 
@@ -169,7 +175,7 @@ def test_rule_based_rows_are_valid_and_cover_the_book(tmp_path, capsys):
     assert len(tasks) >= 10
     for r in tasks:  # extractive: the answer is the passage's own central sentence(s)
         assert len(r["output"]) < len(r["input"])
-        assert all(s in r["input"] for s in db.split_sentences(r["output"]))
+        assert all(s in r["input"] for s in split_sentences(r["output"]))
     assert any(r["instruction"].startswith("Summarise") for r in tasks)
     assert any(r["instruction"].startswith("Explain") for r in tasks)
     assert {"definition", "experiment", "comparison", "case_study", "how_to"} <= {
@@ -297,7 +303,7 @@ def test_llm_rows_one_prompt_per_category_retries_and_skips(tmp_path, capsys, ll
 
 def test_llm_timeouts_and_http_errors_are_retried_then_skipped(tmp_path, capsys, llm, monkeypatch):
     fake, url = llm
-    monkeypatch.setattr(db, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr("psych_plugin.book.llm.RETRY_DELAY", 0.0)
     book = tmp_path / "mini.md"
     book.write_text(
         "# Memory\n\nMemory is the capacity to encode, store and retrieve information over time.\n",
@@ -341,11 +347,11 @@ def test_parse_reply_tolerates_fences_and_rejects_bad_items():
         f"```json\n{json.dumps(good)}\n```",
         f"Here you go:\n{json.dumps(good)}\nHope this helps.",
     ):
-        assert db.parse_reply(text, "theory", "S", 3) == [
+        assert parse_reply(text, "theory", "S", 3) == [
             {"instruction": "Q?", "input": "", "output": "A.", "category": "theory", "source": "S"}
         ]
-    assert len(db.parse_reply(json.dumps(good * 5), "theory", "S", 2)) == 2
-    assert db.parse_reply("[]", "theory", "S", 3) == []
+    assert len(parse_reply(json.dumps(good * 5), "theory", "S", 2)) == 2
+    assert parse_reply("[]", "theory", "S", 3) == []
     for bad in (
         "not json",
         '{"instruction": "Q?", "output": "A."}',
@@ -354,32 +360,32 @@ def test_parse_reply_tolerates_fences_and_rejects_bad_items():
         '[{"instruction": "Q?", "output": "  "}]',
         '[{"instruction": "Q?", "input": 3, "output": "A."}]',
     ):
-        with pytest.raises(db.ReplyError):
-            db.parse_reply(bad, "theory", "S", 3)
+        with pytest.raises(ReplyError):
+            parse_reply(bad, "theory", "S", 3)
 
 
 def test_helpers():
-    assert db.chat_url("http://h:1/v1/") == "http://h:1/v1/chat/completions"
-    assert db.chat_url("http://h/v1/chat/completions") == "http://h/v1/chat/completions"
-    assert db.split_sentences(
+    assert chat_url("http://h:1/v1/") == "http://h:1/v1/chat/completions"
+    assert chat_url("http://h/v1/chat/completions") == "http://h/v1/chat/completions"
+    assert split_sentences(
         "B. F. Skinner used rats, e.g. in boxes. Then pigeons (et al. 1950). Dr. Smith agreed!"
     ) == [
         "B. F. Skinner used rats, e.g. in boxes.",
         "Then pigeons (et al. 1950).",
         "Dr. Smith agreed!",
     ]
-    assert db.classify("Stages of Sleep", "Sleep has cycles.") == "how_to"
-    assert db.classify("Memory", "Whereas one differs, the other ...") == "comparison"
-    assert db.classify("Memory", "Nothing special here.") == "definition"
+    assert classify("Stages of Sleep", "Sleep has cycles.") == "how_to"
+    assert classify("Memory", "Whereas one differs, the other ...") == "comparison"
+    assert classify("Memory", "Nothing special here.") == "definition"
     book = "# A Primer\n\nIntro.\n\n## Learning\n\nText.\n\n### Habits\n\nMore text.\n"
-    name, chunks = db.split_book(Path("primer.md"), book)
+    name, chunks = split_book(Path("primer.md"), book)
     assert name == "A Primer"  # a lone H1 over H2 chapters is the title
     assert [c.source(name) for c in chunks] == [
         "A Primer",
         "A Primer: Learning",
         "A Primer: Learning > Habits",
     ]
-    assert db.split_book(Path("primer.md"), book, name="Primer")[0] == "Primer"
+    assert split_book(Path("primer.md"), book, name="Primer")[0] == "Primer"
 
 
 # ---------------------------------------------------------------- resume and atomicity
@@ -387,7 +393,7 @@ def test_resume_after_sigkill_matches_a_clean_run(tmp_path, llm):
     fake, url = llm
     out = tmp_path / "out.jsonl"
     args = ["build-dataset", str(BOOK), "-o", str(out), "--llm-url", url, "--model", "m"]
-    state = db.Sidecars(out).state
+    state = Sidecars(out).state
     fake.delay = 0.1  # six requests per chunk: about 0.6 s a chunk
     proc = subprocess.Popen(
         [sys.executable, "-m", "psych_plugin", *args],
@@ -411,7 +417,7 @@ def test_resume_after_sigkill_matches_a_clean_run(tmp_path, llm):
     assert not out.exists()  # atomic: nothing half-written, only the sidecars
     done = json.loads(state.read_text())["chunks_done"]
     assert 1 <= len(done) < n_chunks()
-    with open(db.Sidecars(out).partial, "ab") as f:
+    with open(Sidecars(out).partial, "ab") as f:
         f.write(b'{"instruction": "torn wri')  # as if killed in the middle of an append
 
     fake.delay = 0.0
@@ -419,7 +425,7 @@ def test_resume_after_sigkill_matches_a_clean_run(tmp_path, llm):
     assert main(args) == 0
     assert not sidecars(out)
     # The finished chunks were not asked again; the others were, once per category.
-    chunks = db.split_book(BOOK, BOOK.read_text(encoding="utf-8"))[1]
+    chunks = split_book(BOOK, BOOK.read_text(encoding="utf-8"))[1]
     for chunk in chunks:
         for category in CATEGORIES:
             key = (chunk.text, category)
@@ -438,17 +444,17 @@ def test_resume_after_sigkill_matches_a_clean_run(tmp_path, llm):
 
 def interrupt_at(monkeypatch: pytest.MonkeyPatch, n: int) -> Callable[[], None]:
     """Ctrl-C while the n-th chunk is being worked on; returns a function that undoes it."""
-    real = db.Builder.chunk_rows
+    real = Builder.chunk_rows
     calls = {"n": 0}
 
-    def interrupted(self: db.Builder, chunk: db.Chunk, counts: dict) -> list:
+    def interrupted(self: Builder, chunk: Chunk, counts: dict) -> list:
         calls["n"] += 1
         if calls["n"] == n:
             raise KeyboardInterrupt
         return real(self, chunk, counts)
 
-    monkeypatch.setattr(db.Builder, "chunk_rows", interrupted)
-    return lambda: monkeypatch.setattr(db.Builder, "chunk_rows", real)
+    monkeypatch.setattr(Builder, "chunk_rows", interrupted)
+    return lambda: monkeypatch.setattr(Builder, "chunk_rows", real)
 
 
 def test_ctrl_c_keeps_out_untouched_and_resumes(tmp_path, capsys, monkeypatch):
@@ -459,7 +465,7 @@ def test_ctrl_c_keeps_out_untouched_and_resumes(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "rerun the same command to resume" in err and "interrupted" in err
     assert out.read_text() == "old\n"
-    assert len(json.loads(db.Sidecars(out).state.read_text())["chunks_done"]) == 2
+    assert len(json.loads(Sidecars(out).state.read_text())["chunks_done"]) == 2
 
     # Another book, or other options, cannot continue this run's progress.
     other = tmp_path / "other.md"
@@ -487,7 +493,7 @@ def test_restart_and_chunks_without_rows(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out.jsonl"
     undo = interrupt_at(monkeypatch, 2)
     assert build(sparse, out) == 130
-    assert not db.Sidecars(out).partial.exists()  # no rows yet: the state alone says "1 done"
+    assert not Sidecars(out).partial.exists()  # no rows yet: the state alone says "1 done"
     undo()
     assert build(sparse, out) == 0
     assert [r["output"] for r in rows_of(out)] == [

@@ -1,0 +1,258 @@
+"""The build: options checked, the book split, each chunk not done yet turned into rows
+(rules, then the LLM, then the filter) and committed; OUT written whole at the end, then
+a table of rows per category."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..atomic import write_text_atomic
+from ..lint import CATEGORIES, load_rows, prompt_key
+from ..problems import UsageError
+from ..validate import check_readable
+from .definitions import TermStyle
+from .llm import LlmClient, chat_url
+from .reading import Chunk, read_book, split_book
+from .rows import RowFilter
+from .rules import rule_rows
+from .state import (
+    BuildState,
+    Sidecars,
+    append_rows,
+    committed_rows,
+    load_state,
+    save_state,
+)
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+COUNT_LABELS = {
+    "duplicates": "exact duplicates dropped",
+    "near_duplicates": "near-duplicates dropped",
+    "in_eval": "dropped: also in --eval (leakage)",
+    "invalid": "invalid rule rows dropped",
+    "skipped": "LLM replies skipped",
+}
+
+
+@dataclass
+class Builder:
+    """One chunk at a time: rules, then the LLM, then the filter; committed after each chunk."""
+
+    book: str
+    style: TermStyle
+    args: argparse.Namespace
+    client: LlmClient | None
+    row_filter: RowFilter
+    categories: Counter[str] = field(default_factory=Counter)
+
+    def chunk_rows(self, chunk: Chunk, counts: dict[str, int]) -> list[dict[str, str]]:
+        candidates = rule_rows(chunk, self.book, self.style, self.args.min_paragraph)
+        if self.client is not None:
+            for category in CATEGORIES:
+                got, why = self.client.generate(
+                    chunk.text, chunk.source(self.book), category, self.args.per_chunk
+                )
+                if got is None:
+                    # Kept in the state file, so a resumed run still reports them.
+                    for key in ("skipped", f"skipped: {why}"):
+                        counts[key] = counts.get(key, 0) + 1
+                else:
+                    candidates.extend(got)
+        kept = []
+        for row in candidates:
+            verdict = self.row_filter.verdict(row)
+            if verdict == "ok":
+                kept.append(row)
+                self.categories[row["category"]] += 1
+            else:
+                counts[verdict] = counts.get(verdict, 0) + 1
+        return kept
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _eval_keys(path: str | None) -> tuple[frozenset[str], str | None]:
+    if not path:
+        return frozenset(), None
+    check_readable(Path(path))
+    rows, errors = load_rows(Path(path))
+    if errors:
+        raise UsageError(f"{path}: {len(errors)} invalid row(s); run: psych validate {path}")
+    return frozenset(prompt_key(r.data) for r in rows), _sha256(Path(path).read_bytes())
+
+
+def _client(args: argparse.Namespace) -> LlmClient | None:
+    if bool(args.llm_url) != bool(args.model):
+        raise UsageError("--llm-url and --model go together")
+    if not args.llm_url:
+        return None
+    key = None
+    if args.api_key_env:
+        key = os.environ.get(args.api_key_env)
+        if not key:
+            raise UsageError(f"--api-key-env {args.api_key_env}: that variable is not set")
+    return LlmClient(chat_url(args.llm_url), args.model, key, args.timeout, args.retries)
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for name, low in (("per_chunk", 1), ("retries", 0), ("chunk_chars", 200), ("min_paragraph", 1)):
+        if getattr(args, name) < low:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {low}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+
+
+def _progress_bar(total: int, done: int) -> Progress:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    )
+    bar.add_task("chunks", total=total, completed=done)
+    return bar
+
+
+def _summary(builder: Builder, counts: dict[str, int], out: Path, rows: int, chunks: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="build-dataset: rows per category")
+    table.add_column("category")
+    table.add_column("rows", justify="right")
+    for cat in CATEGORIES:
+        table.add_row(cat, str(builder.categories.get(cat, 0)))
+    table.add_row("total", str(rows), style="bold")
+    table.add_section()
+    for key, label in COUNT_LABELS.items():
+        if key != "invalid" or counts.get(key):
+            table.add_row(label, str(counts.get(key, 0)))
+    Console().print(table)
+    reasons = sorted(
+        (k.removeprefix("skipped: "), n) for k, n in counts.items() if k.startswith("skipped: ")
+    )
+    why = f" ({', '.join(f'{r}: {n}' for r, n in reasons)})" if reasons else ""
+    print(
+        f"wrote {rows} row(s) to {out} from {chunks} chunk(s); dropped "
+        f"{counts.get('duplicates', 0) + counts.get('near_duplicates', 0)} duplicate(s), "
+        f"{counts.get('in_eval', 0)} in --eval; skipped {counts.get('skipped', 0)} LLM "
+        f"repl{'y' if counts.get('skipped', 0) == 1 else 'ies'}{why}"
+    )
+
+
+def _start(
+    args: argparse.Namespace, cars: Sidecars, sha: str, settings: dict[str, Any], total: int
+) -> tuple[BuildState, list[dict[str, str]]]:
+    """Resume the interrupted run, or start a new one (OUT is never overwritten unasked)."""
+    if args.restart:
+        cars.remove()
+    state = load_state(cars, sha, settings)
+    if state is not None:
+        if state.total_chunks != total:
+            raise UsageError(f"{cars.state}: chunk count differs; rerun with --restart")
+        return state, committed_rows(cars, state)
+    if cars.out.exists() and not args.force:
+        raise UsageError(f"{cars.out}: exists; not overwriting it without --force")
+    cars.partial.unlink(missing_ok=True)  # stale: without a state file nothing in it counts
+    return BuildState(sha, settings, total), []
+
+
+def _settings(
+    args: argparse.Namespace, name: str, client: LlmClient | None, eval_sha: str | None
+) -> dict[str, Any]:
+    """What decides the rows; a resumed run must have the same, or it would mix two datasets."""
+    return {
+        "name": name,
+        "chunk_chars": args.chunk_chars,
+        "min_paragraph": args.min_paragraph,
+        "llm_url": client.url if client else None,
+        "model": args.model,
+        "per_chunk": args.per_chunk if client else None,
+        "eval": eval_sha,
+    }
+
+
+def build(args: argparse.Namespace) -> int:
+    book_path, out = Path(args.book), Path(args.output)
+    text = read_book(book_path)
+    if out.exists() and out.resolve() == book_path.resolve():
+        raise UsageError(f"{out}: the output must be a new file, not the book")
+    _check_numbers(args)
+    client = _client(args)
+    eval_keys, eval_sha = _eval_keys(args.eval)
+    name, chunks = split_book(book_path, text, args.name, args.chunk_chars)
+    if not chunks:
+        raise UsageError(f"{book_path}: no paragraphs found")
+    cars = Sidecars(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    settings = _settings(args, name, client, eval_sha)
+    state, kept = _start(args, cars, _sha256(text.encode("utf-8")), settings, len(chunks))
+    builder = Builder(name, TermStyle(text), args, client, RowFilter(eval_keys))
+    for row in kept:
+        builder.row_filter.verdict(row)  # re-learn what the finished chunks produced
+        builder.categories[row["category"]] += 1
+    try:
+        run_chunks(builder, chunks, state, cars)
+    except KeyboardInterrupt:
+        kept_msg = "nothing kept"
+        if state.chunks_done:
+            kept_msg = (
+                f"{len(state.chunks_done)}/{len(chunks)} chunk(s) kept in {cars.state}; "
+                "rerun the same command to resume"
+            )
+        print(f"psych build-dataset: stopped; {out} untouched; {kept_msg}", file=sys.stderr)
+        raise
+    return finish(builder, state, cars, len(chunks))
+
+
+def run_chunks(builder: Builder, chunks: list[Chunk], state: BuildState, cars: Sidecars) -> None:
+    """Each chunk not done yet: its rows appended to the partial file, then the state saved."""
+    done = set(state.chunks_done)
+    with _progress_bar(len(chunks), len(done)) as bar:
+        for chunk in chunks:
+            if chunk.index in done:
+                continue
+            rows = builder.chunk_rows(chunk, state.counts)
+            state.partial_bytes += append_rows(cars.partial, rows) if rows else 0
+            state.chunks_done.append(chunk.index)
+            save_state(cars, state)  # the commit point: this chunk is done
+            bar.advance(bar.task_ids[0])
+
+
+def finish(builder: Builder, state: BuildState, cars: Sidecars, chunks: int) -> int:
+    rows = sum(builder.categories.values())
+    if rows == 0:
+        cars.remove()
+        print(
+            f"psych build-dataset: no rows found in {builder.args.book}; nothing written",
+            file=sys.stderr,
+        )
+        return 1
+    data = cars.partial.read_bytes()[: state.partial_bytes].decode("utf-8")
+    write_text_atomic(cars.out, data)
+    cars.remove()  # only after OUT is complete: a kill in between just redoes this step
+    _summary(builder, state.counts, cars.out, rows, chunks)
+    return 0
