@@ -537,8 +537,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_third_party_import_noise() -> None:
+    # Importing Axolotl imports torchao, which logs missing CUDA kernels on every CPU start.
+    import logging
+
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_third_party_import_noise()
     try:
         return int(args.func(args))
     except UsageError as e:
