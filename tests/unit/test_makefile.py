@@ -14,8 +14,9 @@ from tests.conftest import REPO
 
 
 def dry_run(*args: str) -> str:
-    done = subprocess.run(["make", "-n", "train", *args], cwd=REPO, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        ["make", "-n", "train", *args], cwd=REPO, capture_output=True, text=True, check=True
+    )
     return done.stdout
 
 
@@ -28,18 +29,29 @@ def test_single_gpu_or_cpu_runs_axolotl_train_directly():
 
 def test_several_gpus_launch_through_accelerate():
     out = dry_run("PRESET=qwen3-1.7b-qlora-ds2", "NUM_GPUS=4")
-    assert (".venv/bin/accelerate launch --multi_gpu --num_processes 4 --num_machines 1 "
-            "--machine_rank 0 --main_process_ip 127.0.0.1 --main_process_port 29500 "
-            "-m axolotl.cli.train axolotl_configs/generated/qwen3-1.7b-qlora-ds2.yml") in out
+    assert (
+        ".venv/bin/accelerate launch --multi_gpu --num_processes 4 --num_machines 1 "
+        "--machine_rank 0 --main_process_ip 127.0.0.1 --main_process_port 29500 "
+        "-m axolotl.cli.train axolotl_configs/generated/qwen3-1.7b-qlora-ds2.yml"
+    ) in out
 
 
 def test_several_machines():
-    out = dry_run("PRESET=qwen3-1.7b-lora-fsdp", "NUM_GPUS=8", "NUM_NODES=2", "NODE_RANK=1",
-                  "MASTER_ADDR=10.0.0.1", "MASTER_PORT=29600")
-    assert ("--num_processes 16 --num_machines 2 --machine_rank 1 --main_process_ip 10.0.0.1 "
-            "--main_process_port 29600 -m axolotl.cli.train") in out
+    out = dry_run(
+        "PRESET=qwen3-1.7b-lora-fsdp",
+        "NUM_GPUS=8",
+        "NUM_NODES=2",
+        "NODE_RANK=1",
+        "MASTER_ADDR=10.0.0.1",
+        "MASTER_PORT=29600",
+    )
+    assert (
+        "--num_processes 16 --num_machines 2 --machine_rank 1 --main_process_ip 10.0.0.1 "
+        "--main_process_port 29600 -m axolotl.cli.train"
+    ) in out
 
 
 def test_force_replaces_a_finished_run():
     assert "psych preflight axolotl_configs/generated/tiny-cpu.yml --force" in dry_run(
-        "PRESET=tiny-cpu", "FORCE=1")
+        "PRESET=tiny-cpu", "FORCE=1"
+    )
