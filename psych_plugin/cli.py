@@ -401,6 +401,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
     ]
     check = merge(paths, questions)
     print(f"merged model: {check.merged_dir}")
+    if check.restored:
+        print(
+            "restored from the base (QLoRA never quantized them; Axolotl's merge had): "
+            + ", ".join(check.restored)
+        )
     print(
         f"logits vs base + adapter on {len(questions)} prompts: max |diff| = "
         f"{check.max_abs_diff:.3g}, {check.relative:.3f} of the adapter's own effect "
