@@ -260,28 +260,45 @@ def print_table(title: str, unit: str, results: dict[str, float], baseline: str)
 
 def main() -> int:
     only = os.environ.get("BENCH_ONLY", "validate,preprocess,train").split(",")
+    # (benchmark, contender, throughput, unit, baseline name): one summary table at the end.
+    summary: list[tuple[str, str, float, str, str]] = []
+
+    def record(bench: str, unit: str, results: dict[str, float], baseline: str) -> None:
+        summary.extend((bench, name, rate, unit, baseline) for name, rate in results.items())
+
     if "validate" in only:
-        bench_validation()
+        record("validation (1 core)", "rows/s", bench_validation(), "jsonschema baseline")
     path = DATA / f"bench_{ROWS}.jsonl"
     if "preprocess" in only:
+        results = bench_preprocess(path)
         print_table(
             "Preprocessing throughput (Axolotl TokenizedPromptDataset, 1 process, tiny tokenizer)",
             "rows/s",
-            bench_preprocess(path),
+            results,
             "axolotl `alpaca` type",
         )
         print("target: our strategy >= 1.00 of Axolotl's alpaca type")
+        record("preprocessing (20k rows)", "rows/s", results, "axolotl `alpaca` type")
     if "train" in only:
+        results = bench_training()
         print_table(
             "CPU training through axolotl.cli.train (tiny model, 30 steps, batch 8)",
             "steps/s",
-            bench_training(),
+            results,
             "tiny LoRA (16-bit base)",
         )
+        record("CPU training (tiny)", "steps/s", results, "tiny LoRA (16-bit base)")
+
+    rates = {(b, n): r for b, n, r, _, _ in summary}
+    print("\nAll benchmarks (ratios against the baseline measured in the same run)")
+    print(f"{'benchmark':<26}{'contender':<40}{'throughput':>18}{'ratio':>8}  baseline")
+    for bench, name, rate, unit, baseline in summary:
+        ratio = rate / rates[(bench, baseline)]
+        print(f"{bench:<26}{name:<40}{rate:>11,.1f} {unit:<6}{ratio:>8.2f}  {baseline}")
     return 0
 
 
-def bench_validation() -> None:
+def bench_validation() -> dict[str, float]:
     path = DATA / f"bench_{ROWS}.jsonl"
     if not path.exists():
         print(f"generating {ROWS:,} rows into {path} ...", flush=True)
@@ -326,6 +343,7 @@ def bench_validation() -> None:
         print(f"{name:<28}{rate:>12,.0f}{rate / bare:>15.2f}{rate / base:>15.2f}")
     print(f"\npeak RSS of `psych validate` (1 core) on this file: {int(rss) / 1024:.0f} MB")
     print("targets: psych validate >= 0.80 of bare parse on one core; RSS < 200 MB")
+    return results
 
 
 if __name__ == "__main__":
