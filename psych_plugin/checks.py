@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .paths import MODEL_CONFIGS_DIR, resolve
 from .problems import Problem, UsageError
 from .yaml_lines import key_lines, line_of
@@ -274,7 +272,7 @@ def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
             )
 
 
-def _model_config(base_model: str) -> tuple[dict[str, Any] | None, str]:
+def model_config_for(base_model: str) -> tuple[dict[str, Any] | None, str]:
     local = resolve(base_model)
     if (local / "config.json").is_file():
         return json.loads((local / "config.json").read_text()), str(local / "config.json")
@@ -305,7 +303,7 @@ def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
     if not isinstance(targets, list):
         return
     base = str(cfg.get("base_model") or "")
-    config, where = _model_config(base)
+    config, where = model_config_for(base)
     if config is None:
         out.add(
             ("lora_target_modules",),
@@ -355,21 +353,10 @@ def _check_hardware(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
 
 
 def load_config_file(path: Path) -> tuple[str, dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise UsageError(f"{path}: no such file") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: cannot read: {e}") from e
-    try:
-        cfg = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UsageError(
-            f"{path}:{mark.line + 1 if mark else 0}: -: invalid YAML: {problem}"
-        ) from e
-    if not isinstance(cfg, dict):
+    from .configs import read_yaml_text
+
+    text, cfg = read_yaml_text(path)
+    if not isinstance(cfg, dict):  # an empty file too: there is nothing to check
         raise UsageError(f"{path}:1: -: expected a mapping of Axolotl config keys")
     return text, cfg
 

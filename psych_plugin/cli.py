@@ -194,10 +194,10 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _print_memory_estimate(cfg: dict) -> None:
-    from .checks import _model_config
+    from .checks import model_config_for
     from .memory import estimate_memory
 
-    model_config, where = _model_config(str(cfg.get("base_model") or ""))
+    model_config, where = model_config_for(str(cfg.get("base_model") or ""))
     if model_config is None:
         print("GPU memory estimate: architecture unknown offline; skipped")
         return

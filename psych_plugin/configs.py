@@ -50,19 +50,27 @@ def list_presets(presets_dir: Path = PRESETS_DIR) -> list[str]:
     return sorted(p.stem for p in presets_dir.glob("*.yml"))
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Safe-load one YAML mapping; a clear UsageError for anything else."""
+def read_yaml_text(path: Path) -> tuple[str, Any]:
+    """(text, safe-loaded value) of a YAML file; a one-line UsageError for unreadable files
+    and invalid YAML (never a traceback, never code run by a tag)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"{path}: {e.strerror or e}") from e
+    except FileNotFoundError as e:
+        raise UsageError(f"{path}: no such file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read: {e}") from e
     try:
-        data = yaml.safe_load(text)
+        return text, yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else 0
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise UsageError(f"{path}:{line}: -: invalid YAML: {problem}") from e
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Safe-load one YAML mapping (an empty file is an empty mapping)."""
+    _, data = read_yaml_text(path)
     if data is None:
         return {}
     if not isinstance(data, dict):

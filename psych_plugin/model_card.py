@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .lint import lint
 from .prompts import SETTINGS_FILE, PromptSettings, system_message
-
-
-def dataset_stats(paths: list[Path]) -> tuple[int, Counter[str]]:
-    rows, categories = 0, Counter[str]()
-    for path in paths:
-        with open(path, encoding="utf-8-sig") as f:
-            for line in f:
-                if line.strip():
-                    rows += 1
-                    categories[json.loads(line).get("category") or "(none)"] += 1
-    return rows, categories
 
 
 def training_figures(trainer: Any) -> dict[str, Any]:
@@ -38,7 +26,8 @@ def training_figures(trainer: Any) -> dict[str, Any]:
 
 def write_model_card(out: Path, cfg: Any, settings: PromptSettings, trainer: Any) -> Path:
     paths = [Path(d["path"]) for d in cfg.get("datasets") or [] if Path(d["path"]).is_file()]
-    rows, categories = dataset_stats(paths)
+    stats = lint(paths).stats if paths else {"rows": 0, "categories": {}}
+    rows, categories = stats["rows"], stats["categories"]
     figures = training_figures(trainer)
     lines = [
         f"# {Path(cfg.output_dir).name}",
