@@ -125,7 +125,7 @@ def bench_bare(path: Path) -> int:
 def bench_jsonschema(path: Path) -> int:
     from jsonschema import Draft202012Validator
 
-    from psych_plugin.schema import load_schema
+    from psych_plugin.dataset.schema import load_schema
 
     validator = Draft202012Validator(load_schema())
     n = 0
@@ -137,7 +137,7 @@ def bench_jsonschema(path: Path) -> int:
 
 
 def bench_psych(path: Path, workers: int = 1) -> int:
-    from psych_plugin.validate import validate_file
+    from psych_plugin.dataset.validate import validate_file
 
     report = validate_file(path, workers=workers)
     assert report.errors == 0, report.problems[:3]
@@ -167,7 +167,7 @@ def bench_preprocess(path: Path, rows: int = 20_000) -> dict[str, float]:
     from transformers import AutoTokenizer
 
     from psych_plugin.prompt_strategy import load as load_ours
-    from psych_plugin.tiny import ensure_tiny_model
+    from psych_plugin.model.tiny import ensure_tiny_model
 
     with open(path, "rb") as f:
         data = [orjson.loads(next(f)) for _ in range(rows)]
@@ -199,7 +199,7 @@ def bench_training(steps: int = 30) -> dict[str, float]:
     """Steps/s of the tiny-cpu preset through real Axolotl, QLoRA vs 16-bit LoRA."""
     import tempfile
 
-    from psych_plugin.tiny import ensure_tiny_model
+    from psych_plugin.model.tiny import ensure_tiny_model
 
     tiny = ensure_tiny_model()
     env = {
@@ -326,7 +326,7 @@ def bench_validation() -> dict[str, float]:
         [
             sys.executable,
             "-c",
-            "import resource,sys; from psych_plugin.validate import validate_file; "
+            "import resource,sys; from psych_plugin.dataset.validate import validate_file; "
             f"validate_file(__import__('pathlib').Path({str(path)!r}), workers=1); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
         ],

@@ -14,7 +14,7 @@ __all__ = ["PsychologyPlugin", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name == "PsychologyPlugin":
-        from .plugin import PsychologyPlugin
+        from .integration.plugin import PsychologyPlugin
 
         return PsychologyPlugin
     raise AttributeError(name)

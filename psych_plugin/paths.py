@@ -1,27 +1,81 @@
-"""Where things live. Paths in configs are relative to the repo root and resolved here only."""
+"""Where things live.
+
+What the package reads at run time (the schema, config templates, DeepSpeed files, model
+configs, the shipped dataset) ships inside it under `resources/` and is found through
+`importlib.resources`, so an installed wheel works from any directory. In a checkout those
+resources are links to the top-level `schemas/`, `axolotl_configs/` and `data/` folders that
+users edit. A user's own copy in the working directory wins over the shipped one.
+
+Paths inside a user's YAML resolve the way Axolotl resolves them: relative to the working
+directory.
+"""
 
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent
-SCHEMA_PATH = REPO_ROOT / "schemas" / "alpaca.schema.json"
-CONFIGS_DIR = REPO_ROOT / "axolotl_configs"
-MODEL_CONFIGS_DIR = PACKAGE_DIR / "model_configs"
-DATA_DIR = REPO_ROOT / "data"
-TRAIN_DATA = DATA_DIR / "psychology_alpaca.jsonl"
-EVAL_DATA = DATA_DIR / "psychology_eval.jsonl"
-OUTPUTS_DIR = REPO_ROOT / "outputs"
+RESOURCES = Path(str(files("psych_plugin") / "resources"))
+SCHEMA_NAME = "alpaca.schema.json"
+SHIPPED_SCHEMA = RESOURCES / "schemas" / SCHEMA_NAME
+SHIPPED_CONFIGS = RESOURCES / "axolotl_configs"
+MODEL_CONFIGS_DIR = RESOURCES / "model_configs"
+SHIPPED_DATA = RESOURCES / "data"
+TRAIN_NAME = "psychology_alpaca.jsonl"
+EVAL_SETS = {
+    "paraphrase": "psychology_eval_paraphrase.jsonl",
+    "unseen": "psychology_eval_unseen.jsonl",
+}
+SHIPPED_TRAIN = SHIPPED_DATA / TRAIN_NAME
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this package runs from (an editable install), else None."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "Makefile").is_file() else None
+
+
+def schema_path() -> Path:
+    """`schemas/alpaca.schema.json` in the working directory (a user's edited schema), else the
+    shipped one. PSYCH_SCHEMA names another file."""
+    if env := os.environ.get("PSYCH_SCHEMA"):
+        return Path(env)
+    local = Path("schemas") / SCHEMA_NAME
+    return local if local.is_file() else SHIPPED_SCHEMA
+
+
+def configs_dir() -> Path:
+    """`axolotl_configs/` in the working directory when it has templates, else the shipped."""
+    local = Path("axolotl_configs")
+    return local if (local / "defaults.yml").is_file() else SHIPPED_CONFIGS
+
+
+def data_file(name: str) -> Path:
+    """A shipped dataset file: `data/NAME` in the working directory, else the shipped copy."""
+    local = Path("data") / name
+    return local if local.is_file() else SHIPPED_DATA / name
+
+
+def outputs_dir() -> Path:
+    return Path("outputs")
 
 
 def cache_dir() -> Path:
-    """The embedded tiny model lives here; PSYCH_CACHE_DIR moves it (tests use a temp dir)."""
-    return Path(os.environ.get("PSYCH_CACHE_DIR", REPO_ROOT / ".cache"))
+    """The embedded tiny model's cache: PSYCH_CACHE_DIR, else `.cache/` of the checkout, else
+    the user's cache directory (XDG_CACHE_HOME or ~/.cache)."""
+    if env := os.environ.get("PSYCH_CACHE_DIR"):
+        return Path(env)
+    root = checkout_root()
+    if root is not None and os.access(root, os.W_OK):
+        return root / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "psych_plugin"
 
 
-def resolve(path: str | os.PathLike[str], base: Path = REPO_ROOT) -> Path:
-    """A config path: absolute as is, relative to the repo root otherwise."""
+def resolve(path: str | os.PathLike[str], base: Path | None = None) -> Path:
+    """A path from a config: absolute as is, else relative to `base` (default: the working
+    directory, as Axolotl resolves it)."""
     p = Path(path).expanduser()
-    return p if p.is_absolute() else base / p
+    return p if p.is_absolute() or base is None else base / p

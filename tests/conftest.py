@@ -13,6 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MINI = FIXTURES / "mini_train.jsonl"
+DATA_DIR = REPO / "data"
+TRAIN_DATA = DATA_DIR / "psychology_alpaca.jsonl"
+EVAL_DATA = DATA_DIR / "psychology_eval.jsonl"
+SCHEMA = REPO / "schemas" / "alpaca.schema.json"
 
 OFFLINE_ENV = {
     "AXOLOTL_DO_NOT_TRACK": "1",
@@ -48,7 +52,7 @@ def run_axolotl(command: str, config: Path, timeout: int = 600) -> subprocess.Co
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from psych_plugin.tiny import ensure_tiny_model
+    from psych_plugin.model.tiny import ensure_tiny_model
 
     return ensure_tiny_model(root=tmp_path_factory.mktemp("tiny-cache"))
 

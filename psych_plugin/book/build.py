@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_text_atomic
-from ..lint import CATEGORIES, load_rows, prompt_key
+from ..dataset.rows import CATEGORIES, load_rows, prompt_key
+from ..dataset.validate import check_readable
 from ..problems import UsageError
-from ..validate import check_readable
 from .definitions import TermStyle
 from .llm import LlmClient, chat_url
 from .reading import Chunk, read_book, split_book

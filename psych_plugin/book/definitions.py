@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..lint import normalise
+from ..dataset.rows import normalise
 from .reading import MD_HEADING
 from .rows import make_row
 from .text import STRONG, clean_markdown, pick, split_sentences, word_set

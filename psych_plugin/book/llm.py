@@ -11,8 +11,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from ..dataset.schema import row_is_valid
 from ..problems import UsageError
-from ..schema import row_is_valid
 from .rows import make_row
 
 RETRY_DELAY = 0.5  # seconds before the first retry of a transport error; doubles each time

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..lint import prompt_key
-from ..schema import row_is_valid
+from ..dataset.rows import prompt_key
+from ..dataset.schema import row_is_valid
 
 
 def make_row(

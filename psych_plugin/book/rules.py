@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from ..lint import normalise
+from ..dataset.rows import normalise
 from .definitions import (
     Definition,
     TermStyle,

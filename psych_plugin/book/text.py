@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ..lint import normalise
+from ..dataset.rows import normalise
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")

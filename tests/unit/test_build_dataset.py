@@ -28,7 +28,7 @@ from psych_plugin.book.rules import classify
 from psych_plugin.book.state import Sidecars
 from psych_plugin.book.text import split_sentences
 from psych_plugin.cli import main
-from psych_plugin.lint import CATEGORIES, prompt_key
+from psych_plugin.dataset.lint import CATEGORIES, prompt_key
 from tests.conftest import FIXTURES, REPO
 
 BOOK = FIXTURES / "book.md"

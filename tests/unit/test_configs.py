@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from psych_plugin.checks import Hardware, check_config
+from psych_plugin.configs.checks import Hardware, check_config
 from psych_plugin.cli import main
-from psych_plugin.configs import list_presets, render, resolve_preset
+from psych_plugin.configs.templates import list_presets, render, resolve_preset
 
 GPU = Hardware(cuda=True, flash_attn=True, bitsandbytes=True)
 CPU = Hardware(cuda=False, flash_attn=False, bitsandbytes=True)

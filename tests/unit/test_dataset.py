@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from psych_plugin.cli import main
-from psych_plugin.lint import CATEGORIES, lint
-from psych_plugin.paths import DATA_DIR, EVAL_DATA, TRAIN_DATA
+from psych_plugin.dataset.lint import CATEGORIES, lint
+from tests.conftest import DATA_DIR, EVAL_DATA, TRAIN_DATA
 
 
 def rows(path):

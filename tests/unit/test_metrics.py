@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from psych_plugin.evaluate import RowResult, rouge_l, summarise
+from psych_plugin.model.evaluate import RowResult, rouge_l, summarise
 
 
 def test_rouge_l_bounds():

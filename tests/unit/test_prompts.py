@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from psych_plugin.prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
-from psych_plugin.prompts import PromptSettings, render_prompt, render_row, user_message
+from psych_plugin.integration.prompts import PromptSettings, render_prompt, render_row, user_message
 
 ROWS = [
     {

@@ -98,7 +98,7 @@ def test_yaml_cannot_execute_code(tmp_path, capsys):
     template = tmp_path / "presets"
     template.mkdir()
     (template / "evil.yml").write_text(evil.read_text())
-    from psych_plugin.configs import resolve_preset
+    from psych_plugin.configs.templates import resolve_preset
     from psych_plugin.problems import UsageError
 
     with pytest.raises(UsageError):

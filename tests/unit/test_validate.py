@@ -194,7 +194,7 @@ def test_several_files_counted(tmp_path, capsys):
 
 
 def test_shipped_datasets_are_valid(capsys):
-    from psych_plugin.paths import EVAL_DATA, TRAIN_DATA
+    from tests.conftest import EVAL_DATA, TRAIN_DATA
 
     code = main(["validate", str(TRAIN_DATA), str(EVAL_DATA)])
     assert code == 0, capsys.readouterr().out
@@ -203,7 +203,7 @@ def test_shipped_datasets_are_valid(capsys):
 def test_spans_give_the_same_report_as_one_pass(tmp_path, monkeypatch):
     """Large files are checked in spans (sequentially or on several cores): line numbers and
     counts must not depend on where the spans are cut."""
-    import psych_plugin.validate as v
+    import psych_plugin.dataset.validate as v
 
     lines = [good() if i % 7 else good(output="") for i in range(400)]
     lines[123] = "not json"

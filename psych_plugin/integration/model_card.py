@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .lint import lint
+from ..dataset.lint import lint
 from .prompts import SETTINGS_FILE, PromptSettings, system_message
 
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .book.build import build
-from .problems import UsageError
+from ..problems import UsageError
 
 
 def cmd_build_dataset(args: argparse.Namespace) -> int:
+    from ..book.build import build
+
     try:
         return build(args)
     except OSError as e:
         raise UsageError(f"{e.filename or args.output}: {e.strerror or e}") from e
 
 
-def add_parser(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "build-dataset",
         help="turn a book (text/Markdown) into Alpaca rows (rules, optionally an LLM)",

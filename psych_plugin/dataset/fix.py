@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from .atomic import write_text_atomic
-from .problems import Problem, UsageError
+from ..atomic import write_text_atomic
+from ..problems import Problem, UsageError
 from .schema import row_errors, row_is_valid
 from .validate import BOM, check_readable, parse_line
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .paths import SCHEMA_PATH
+from ..paths import schema_path
 
 # Names people use for the three Alpaca fields in other formats (ShareGPT, Dolly, QA sets).
 FIELD_ALIASES = {
@@ -32,7 +32,7 @@ FIELD_ALIASES = {
 
 @cache
 def load_schema() -> dict[str, Any]:
-    with open(SCHEMA_PATH, encoding="utf-8") as f:
+    with open(schema_path(), encoding="utf-8") as f:
         schema: dict[str, Any] = json.load(f)
     Draft202012Validator.check_schema(schema)
     return schema

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .configs import read_yaml
-from .paths import resolve
-from .problems import UsageError
+from ..paths import resolve
+from ..problems import UsageError
+from .templates import read_yaml
 
 MIN_FREE_BYTES = {"tiny": 200 << 20, "default": 5 << 30}  # checkpoints, merged weights, caches
 

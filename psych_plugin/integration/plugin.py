@@ -1,5 +1,5 @@
 """PsychologyPlugin: wiring only. Keys come from args.py, prompts from prompts.py, row checks
-from validate.py, the model card from model_card.py."""
+from dataset/validate.py, the model card from model_card.py."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 from axolotl.integrations.base import BasePlugin
 
+from ..dataset.validate import validate_file
+from ..report import format_problem
 from .model_card import write_model_card
 from .prompts import PromptSettings
-from .report import format_problem
-from .validate import validate_file
 
 STRATEGY = "psych_plugin.prompt_strategy"
 
@@ -33,7 +33,7 @@ class PsychologyPlugin(BasePlugin):
         self._trainer: Any = None
 
     def get_input_args(self) -> str:
-        return "psych_plugin.args.PsychologyArgs"
+        return "psych_plugin.integration.args.PsychologyArgs"
 
     def register(self, cfg: dict) -> None:
         """Check our datasets' rows before anything heavy happens; stop with the report."""

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
+from ..integration.prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
+from ..integration.prompts import PromptSettings
 from .inference import generate_answers
-from .prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
-from .prompts import PromptSettings
 
 MODELS = ("base", "tuned")
 

@@ -10,43 +10,33 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .atomic import write_text_atomic
-from .paths import CONFIGS_DIR, REPO_ROOT
-from .problems import UsageError
+from ..atomic import write_text_atomic
+from ..paths import configs_dir
+from ..problems import UsageError
 
-PRESETS_DIR = CONFIGS_DIR / "presets"
-GENERATED_DIR = CONFIGS_DIR / "generated"
-DEFAULTS = CONFIGS_DIR / "defaults.yml"
+GENERATED_DIR = Path("axolotl_configs") / "generated"
+# What presets write for the embedded tiny model; the generated YAML gets the real folder.
+TINY_BASE_MODEL = ".cache/tiny-qwen3"
 GPU_PRESET = "qwen3-1.7b-qlora"
 CPU_PRESET = "tiny-cpu"
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 HASH_RE = re.compile(r"^# psych-config-sha256: ([0-9a-f]{64})$", re.M)
 
 
-def has_cuda_gpu() -> bool:
-    """A CUDA GPU is usable: the driver answers nvidia-smi (no torch import needed)."""
-    if not shutil.which("nvidia-smi"):
-        return False
-    try:
-        done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and b"GPU" in done.stdout
-
-
 def default_preset() -> str:
+    from .hardware import has_cuda_gpu
+
     return GPU_PRESET if has_cuda_gpu() else CPU_PRESET
 
 
-def list_presets(presets_dir: Path = PRESETS_DIR) -> list[str]:
+def list_presets(presets_dir: Path | None = None) -> list[str]:
+    presets_dir = presets_dir or configs_dir() / "presets"
     return sorted(p.stem for p in presets_dir.glob("*.yml"))
 
 
@@ -136,9 +126,12 @@ class Resolved:
 def resolve_preset(
     preset: str,
     overrides: list[str] | None = None,
-    presets_dir: Path = PRESETS_DIR,
-    defaults: Path = DEFAULTS,
+    presets_dir: Path | None = None,
+    defaults: Path | None = None,
 ) -> Resolved:
+    """PRESET from `axolotl_configs/` in the working directory, else the shipped templates."""
+    presets_dir = presets_dir or configs_dir() / "presets"
+    defaults = defaults or presets_dir.parent / "defaults.yml"
     chain: list[Path] = []
     name: str | None = preset
     while name:
@@ -158,15 +151,25 @@ def resolve_preset(
     for text in overrides or []:
         keys, value = parse_override(text)
         apply_override(config, keys, value)
+    if config.get("base_model") == TINY_BASE_MODEL:
+        config["base_model"] = _tiny_model_path()
     sources = ([defaults] if defaults.is_file() else []) + list(reversed(chain))
     return Resolved(preset, config, sources, list(overrides or []))
 
 
+def _tiny_model_path() -> str:
+    # Relative to the working directory when the cache is under it (a checkout), as Axolotl
+    # resolves paths; absolute otherwise (the user cache of an installed package).
+    from ..model.tiny import tiny_model_dir
+
+    return _rel(tiny_model_dir())
+
+
 def _rel(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(REPO_ROOT))
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        return str(path.resolve())
 
 
 def render(resolved: Resolved) -> str:

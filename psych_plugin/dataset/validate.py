@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from .problems import Problem, UsageError
+from ..problems import Problem, UsageError
 from .schema import row_errors, row_is_valid
 
 BOM = b"\xef\xbb\xbf"

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .paths import TRAIN_DATA, cache_dir
+from ..paths import SHIPPED_TRAIN, cache_dir
 
 BUILD_VERSION = 2  # bump when the recipe below changes, so caches rebuild
 SEED = 0
@@ -142,7 +142,7 @@ def tiny_model_dir(root: Path | None = None) -> Path:
     return (root or cache_dir()) / TINY_DIRNAME
 
 
-def ensure_tiny_model(source: Path = TRAIN_DATA, root: Path | None = None) -> Path:
+def ensure_tiny_model(source: Path = SHIPPED_TRAIN, root: Path | None = None) -> Path:
     """The tiny model's folder (fixed path, so presets can name it), built on first use in
     seconds and rebuilt only when its inputs (the recipe or the corpus) change."""
     texts = _corpus(source)

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..integration.prompts import render_prompt
+from ..problems import UsageError
 from .inference import RunPaths, check_adapter, prompt_settings
-from .paths import REPO_ROOT
-from .problems import UsageError
-from .prompts import render_prompt
 
 # The merged model must reproduce the adapter's effect: max |merged - (base + adapter)| over
 # max |(base + adapter) - base|, on the logits of real prompts. Measured on the tiny model:
@@ -47,7 +46,6 @@ def run_axolotl_merge(config: Path) -> None:
     env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "axolotl.cli.merge_lora", str(config)],
-        cwd=REPO_ROOT,
         env=env,
         check=False,
     )

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import MODEL_CONFIGS_DIR, resolve
-from .problems import Problem, UsageError
+from ..paths import MODEL_CONFIGS_DIR, resolve
+from ..problems import Problem, UsageError
 from .yaml_lines import key_lines, line_of
 
 LOCAL_DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".arrow", ".txt")
@@ -36,7 +36,7 @@ class Hardware:
 
     @classmethod
     def detect(cls) -> Hardware:
-        from .configs import has_cuda_gpu
+        from .hardware import has_cuda_gpu
 
         return cls(
             cuda=has_cuda_gpu(),
@@ -167,7 +167,7 @@ def _is_local(path: str) -> bool:
 
 
 def _check_datasets(cfg: dict[str, Any], out: _Collector) -> None:
-    from .validate import validate_file
+    from ..dataset.validate import validate_file
 
     for section in ("datasets", "test_datasets"):
         for i, ds in enumerate(_list(cfg, section)):
@@ -233,8 +233,8 @@ def _offline_tokenizer(cfg: dict[str, Any]) -> Any:
 
 def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
     """Rows Axolotl would drop (excess_length_strategy drop, the default) or truncate."""
-    from .lint import load_rows, token_lengths
-    from .prompts import PromptSettings
+    from ..dataset.lint import load_rows, token_lengths
+    from ..integration.prompts import PromptSettings
 
     seq_len = cfg.get("sequence_len") or 2048
     if not isinstance(seq_len, int):
@@ -309,7 +309,7 @@ def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
             ("lora_target_modules",),
             f"cannot check: the architecture of {base!r} is "
             "unknown offline (no local config.json, none shipped in "
-            "psych_plugin/model_configs/)",
+            "psych_plugin/resources/model_configs/)",
             "warning",
         )
         return
@@ -353,7 +353,7 @@ def _check_hardware(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
 
 
 def load_config_file(path: Path) -> tuple[str, dict[str, Any]]:
-    from .configs import read_yaml_text
+    from .templates import read_yaml_text
 
     text, cfg = read_yaml_text(path)
     if not isinstance(cfg, dict):  # an empty file too: there is nothing to check

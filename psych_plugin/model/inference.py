@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .configs import read_yaml
-from .paths import resolve
-from .problems import UsageError
-from .prompts import SETTINGS_FILE, PromptSettings, render_prompt
+from ..configs.templates import read_yaml
+from ..integration.prompts import SETTINGS_FILE, PromptSettings, render_prompt
+from ..paths import resolve
+from ..problems import UsageError
 
 
 @dataclass

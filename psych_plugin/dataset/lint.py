@@ -3,55 +3,14 @@ leakage, rows Axolotl would drop for length; plus balance and length statistics.
 
 from __future__ import annotations
 
-import re
 import statistics
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from .problems import Problem
-from .validate import validate_file
-
-CATEGORIES = ("definition", "theory", "experiment", "case_study", "comparison", "how_to")
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
-_SPACE = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Case, accents' compatibility forms, punctuation and spacing do not make a new question."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
-
-
-def prompt_key(row: dict[str, Any]) -> str:
-    # Rows that share an instruction ("Summarise this paragraph.") differ by their input.
-    return normalise(row["instruction"]) + "\0" + normalise(row.get("input") or "")
-
-
-@dataclass
-class Row:
-    path: str
-    line: int
-    data: dict[str, Any]
-
-
-def load_rows(path: Path) -> tuple[list[Row], list[Problem]]:
-    """Valid rows of one file, or the validation errors that stop linting it."""
-    report = validate_file(path)
-    errors = [p for p in report.problems if p.severity == "error"]
-    if errors:
-        return [], errors
-    rows = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            raw = raw.removeprefix(b"\xef\xbb\xbf") if lineno == 1 else raw
-            if raw.strip():
-                rows.append(Row(str(path), lineno, orjson.loads(raw)))
-    return rows, []
+from ..problems import Problem
+from .rows import CATEGORIES, Row, load_rows, prompt_key
 
 
 @dataclass
@@ -73,7 +32,7 @@ def _describe(values: list[int]) -> dict[str, float]:
 
 def token_lengths(rows: list[Row], tokenizer: Any, settings: Any) -> list[int]:
     """Tokens per row as training sees them: rendered prompt + answer + EOS."""
-    from .prompts import render_row
+    from ..integration.prompts import render_row
 
     pairs = [render_row(settings, tokenizer, r.data) for r in rows]
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
@@ -147,7 +106,7 @@ def lint(
     }
     stats["leaked_into_eval"] = leaked
     if tokenizer is not None and rows:
-        from .prompts import PromptSettings
+        from ..integration.prompts import PromptSettings
 
         lengths = token_lengths(rows, tokenizer, settings or PromptSettings())
         stats["tokens"] = _describe(lengths)

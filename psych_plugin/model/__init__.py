@@ -1,0 +1,1 @@
+"""Models: the embedded tiny Qwen3, inference with the trained adapter, evaluation, merging."""
