@@ -1,0 +1,307 @@
+"""Inference and the merge check on a real PEFT adapter, made in a second without training
+(random LoRA weights, so the adapter visibly changes the answers). `psych infer` must answer
+exactly what greedy generation on the saved training prompt (psych_prompt.json) gives; the merge
+check must accept a true merge and reject a wrong one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from psych_plugin.cli import main
+from psych_plugin.integration.prompts import SETTINGS_FILE, PromptSettings, render_prompt
+from psych_plugin.model import merge as merge_mod
+from psych_plugin.model.inference import (
+    check_adapter,
+    generate_answers,
+    load_model,
+    prompt_settings,
+    run_paths,
+)
+from psych_plugin.problems import UsageError
+
+QUESTION = "What is operant conditioning?"
+# What the adapter was "trained" with; the config below asks for chat style, which infer must
+# ignore in favour of the saved file.
+SAVED = PromptSettings(style="alpaca", alpaca_preamble="Answer as a psychology tutor.\n\n")
+
+
+@pytest.fixture(scope="module")
+def adapter_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """A training config whose output_dir holds a LoRA adapter and psych_prompt.json."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    tmp = tmp_path_factory.mktemp("adapter")
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    lora = LoraConfig(
+        r=4,
+        lora_alpha=64,
+        target_modules=["q_proj", "v_proj", "down_proj"],
+        init_lora_weights=False,  # random B: a visible effect, as after training
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(base, lora)
+    out = tmp / "out"
+    model.save_pretrained(out)
+    SAVED.save(out)
+    cfg = tmp / "cfg.yml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "base_model": str(tiny_model),
+                "output_dir": str(out),
+                "adapter": "lora",
+                "load_in_4bit": False,
+                "psych_prompt_style": "chat",
+                "sequence_len": 256,
+            }
+        )
+    )
+    return cfg
+
+
+def reference_answer(tiny_model: Path, adapter: Path | None, prompt: str, n: int) -> str:
+    """Greedy decoding written out by hand with transformers (+ peft): no psych code."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(n):
+            logits = model(input_ids=ids).logits[0, -1]
+            token = int(logits.argmax())
+            if token == tokenizer.eos_token_id:
+                break
+            new.append(token)
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    return tokenizer.decode(new, skip_special_tokens=True)
+
+
+def infer(capsys, cfg: Path, *extra: str) -> str:
+    code = main(["infer", QUESTION, "--config", str(cfg), "--max-new-tokens", "12", *extra])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return out.out
+
+
+def test_infer_answers_what_greedy_generation_on_the_saved_prompt_gives(
+    adapter_run, tiny_model, tiny_tokenizer, capsys
+):
+    adapter = adapter_run.parent / "out"
+    saved_prompt = render_prompt(SAVED, tiny_tokenizer, QUESTION)
+    assert saved_prompt.startswith("Answer as a psychology tutor.\n\nBelow is an instruction")
+    expected = reference_answer(tiny_model, adapter, saved_prompt, 12)
+    assert expected.strip(), "the tuned tiny model should say something"
+    got = infer(capsys, adapter_run)
+    assert got == expected + "\n"  # the streamer ends the answer with a newline
+    # The config's own settings (chat) would have given another answer: the file was used.
+    chat_prompt = render_prompt(PromptSettings(), tiny_tokenizer, QUESTION)
+    assert reference_answer(tiny_model, adapter, chat_prompt, 12) != expected
+
+
+def test_infer_without_adapter_answers_like_the_base(
+    adapter_run, tiny_model, tiny_tokenizer, capsys
+):
+    saved_prompt = render_prompt(SAVED, tiny_tokenizer, QUESTION)
+    expected = reference_answer(tiny_model, None, saved_prompt, 12)
+    got = infer(capsys, adapter_run, "--no-adapter")
+    assert got == expected + "\n"
+    assert got != infer(capsys, adapter_run)  # the adapter changes the answer
+
+
+def test_infer_input_and_category_reach_the_prompt(adapter_run, tiny_model, capsys, monkeypatch):
+    seen: list[str] = []
+    import psych_plugin.model.inference as inference
+
+    real = inference.render_prompt
+
+    def spy(settings, tokenizer, instruction, input_text="", category=None):
+        prompt = real(settings, tokenizer, instruction, input_text, category)
+        seen.append(prompt)
+        return prompt
+
+    monkeypatch.setattr(inference, "render_prompt", spy)
+    infer(capsys, adapter_run, "--input", "Skinner box", "--category", "definition")
+    [prompt] = seen
+    assert "### Input:\nSkinner box\n\n### Response:\n" in prompt
+    assert prompt.startswith(SAVED.alpaca_preamble)
+
+
+def test_batched_generation_equals_one_by_one(adapter_run):
+    paths = run_paths(adapter_run)
+    model, tokenizer, settings = load_model(paths)
+    assert settings == SAVED
+    rows = [
+        {"instruction": QUESTION, "input": ""},
+        {"instruction": "Define memory.", "input": "Memory is a long and winding subject."},
+    ]
+    batched = generate_answers(model, tokenizer, settings, rows, max_new_tokens=6)
+    single = [generate_answers(model, tokenizer, settings, [r], max_new_tokens=6)[0] for r in rows]
+    assert batched == single
+    assert tokenizer.padding_side == "left"
+
+
+def test_prompt_settings_come_from_the_adapter_folder(adapter_run, tmp_path):
+    paths = run_paths(adapter_run)
+    assert prompt_settings(paths, use_adapter=True) == SAVED
+    assert prompt_settings(paths, use_adapter=False) == SAVED
+    bare = tmp_path / "bare"
+    shutil.copytree(paths.adapter_dir, bare)
+    (bare / SETTINGS_FILE).unlink()
+    paths.adapter_dir = bare
+    with pytest.raises(UsageError, match="psych_prompt.json: missing; this adapter was not"):
+        prompt_settings(paths, use_adapter=True)
+    # The base alone: the config's settings are the best guess.
+    assert prompt_settings(paths, use_adapter=False) == PromptSettings(style="chat")
+
+
+def test_run_paths_and_adapter_checks(adapter_run, tmp_path, monkeypatch, tiny_model):
+    paths = run_paths(adapter_run)
+    assert paths.base_model == str(tiny_model) and paths.load_in_4bit is False
+    assert check_adapter(paths)["r"] == 4
+    with pytest.raises(UsageError, match="no such training config"):
+        run_paths(tmp_path / "none.yml")
+    (tmp_path / "nobase.yml").write_text("output_dir: x\n")
+    with pytest.raises(UsageError, match="no base_model"):
+        run_paths(tmp_path / "nobase.yml")
+    # Relative paths resolve against the working directory, as Axolotl resolves them.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rel.yml").write_text("base_model: some/hub-model\noutput_dir: outputs/r\n")
+    rel = run_paths(Path("rel.yml"))
+    assert rel.adapter_dir == Path("outputs/r") and rel.base_model == "some/hub-model"
+    with pytest.raises(UsageError, match="no trained adapter here"):
+        check_adapter(rel)
+    other = tmp_path / "other-base"
+    shutil.copytree(tiny_model, other)
+    paths.base_model = str(other)
+    with pytest.raises(UsageError, match="adapter was trained on"):
+        check_adapter(paths)
+
+
+def test_infer_errors_are_one_line(adapter_run, capsys):
+    assert main(["infer", QUESTION, "--config", str(adapter_run), "--load-in-4bit"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a CUDA GPU" in err
+    assert main(["infer", "--config", str(adapter_run)]) == 2
+    assert "give a QUESTION, or --interactive" in capsys.readouterr().err
+
+
+def merged_copy(adapter_run: Path, dest: Path, scale: float = 1.0) -> Path:
+    """base + adapter merged by peft, with the adapter's delta scaled by `scale`."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    paths = run_paths(adapter_run)
+    base = AutoModelForCausalLM.from_pretrained(paths.base_model, dtype=torch.float32)
+    original = {k: v.clone() for k, v in base.state_dict().items()}
+    merged = PeftModel.from_pretrained(base, paths.adapter_dir).merge_and_unload()
+    if scale != 1.0:
+        with torch.no_grad():
+            for name, p in merged.named_parameters():
+                p.copy_(original[name] + scale * (p - original[name]))
+    merged.save_pretrained(dest)
+    AutoTokenizer.from_pretrained(paths.base_model).save_pretrained(dest)
+    return dest
+
+
+def test_merge_check_accepts_a_true_merge_and_rejects_a_wrong_one(adapter_run, tmp_path):
+    paths = run_paths(adapter_run)
+    questions = ["What is memory?", "Define attention."]
+    good = merge_mod.compare_logits(paths, merged_copy(adapter_run, tmp_path / "good"), questions)
+    assert good.ok and good.relative < 1e-4 and good.adapter_effect > 0.1
+    # Half the adapter's effect missing: the merged model is wrong by about half its effect.
+    half = merge_mod.compare_logits(
+        paths, merged_copy(adapter_run, tmp_path / "half", 0.5), questions
+    )
+    assert not half.ok and 0.2 < half.relative < 0.8
+    # No adapter at all (a merge that did nothing): wrong by the whole effect.
+    none = merge_mod.compare_logits(
+        paths, merged_copy(adapter_run, tmp_path / "none", 0.0), questions
+    )
+    assert not none.ok and none.relative == pytest.approx(1.0)
+
+
+def test_merge_check_thresholds():
+    check = merge_mod.MergeCheck(Path("m"), 0.01, 1.0, 0.01, [])
+    assert check.relative == 0.01 and check.ok
+    assert not merge_mod.MergeCheck(Path("m"), 0.0101, 1.0, 0.01, []).ok
+    # An adapter with no effect at all: any difference is infinitely wrong, none is fine.
+    assert merge_mod.MergeCheck(Path("m"), 0.0, 0.0, 0.01, []).ok
+    assert not merge_mod.MergeCheck(Path("m"), 1e-6, 0.0, 0.01, []).ok
+
+
+def test_psych_merge_exit_code_follows_the_check(adapter_run, tmp_path, monkeypatch, capsys):
+    """The CLI around the check; Axolotl's merge itself runs in the slow e2e test."""
+    out = run_paths(adapter_run).adapter_dir
+
+    def fake_axolotl_merge(scale):
+        def run(config: Path) -> None:
+            assert config == adapter_run
+            shutil.rmtree(out / "merged", ignore_errors=True)
+            merged_copy(adapter_run, out / "merged", scale)
+
+        return run
+
+    monkeypatch.setattr(merge_mod, "run_axolotl_merge", fake_axolotl_merge(1.0))
+    assert main(["merge", "--config", str(adapter_run)]) == 0
+    text = capsys.readouterr().out
+    assert f"merged model: {out / 'merged'}" in text and "tolerance 0.01" in text
+    monkeypatch.setattr(merge_mod, "run_axolotl_merge", fake_axolotl_merge(0.0))
+    assert main(["merge", "--config", str(adapter_run)]) == 1
+    captured = capsys.readouterr()
+    assert "1.000 of the adapter's own effect" in captured.out
+    assert "the merged model does not match base + adapter" in captured.err
+    monkeypatch.setattr(merge_mod, "run_axolotl_merge", lambda config: None)
+    shutil.rmtree(out / "merged")
+    assert main(["merge", "--config", str(adapter_run)]) == 2
+    assert "Axolotl's merge wrote no model" in capsys.readouterr().err
+
+
+def test_restore_full_precision_puts_back_only_unquantized_tensors(tmp_path):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    base, merged = tmp_path / "base", tmp_path / "merged"
+    base.mkdir()
+    merged.mkdir()
+    embed = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    proj = torch.ones(2, 2)
+    save_file(
+        {"model.embed_tokens.weight": embed, "model.q_proj.weight": proj},
+        str(base / "model.safetensors"),
+    )
+    save_file(
+        {"model.embed_tokens.weight": embed.round() + 0.25, "model.q_proj.weight": proj * 3},
+        str(merged / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
+    assert merge_mod.restore_full_precision(base, merged) == ["model.embed_tokens.weight"]
+    got = load_file(str(merged / "model.safetensors"))
+    assert torch.equal(got["model.embed_tokens.weight"], embed)
+    assert torch.equal(got["model.q_proj.weight"], proj * 3)  # merged LoRA weight: kept
+    with safe_open(str(merged / "model.safetensors"), "pt") as h:
+        assert h.metadata() == {"format": "pt"}
+    assert merge_mod.restore_full_precision(base, merged) == []  # already equal
+    assert sorted(p.name for p in merged.iterdir()) == ["model.safetensors"]
+
+
+def test_saved_settings_file_is_the_dataclass(adapter_run):
+    data = json.loads((adapter_run.parent / "out" / SETTINGS_FILE).read_text())
+    assert data["style"] == "alpaca" and data["alpaca_preamble"] == SAVED.alpaca_preamble

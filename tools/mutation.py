@@ -1,0 +1,189 @@
+"""`make mutation [MODULE=name]`: mutation testing of the core modules with mutmut, one module
+at a time, against the fast (non-slow) tests that cover it.
+
+Each run works in a temporary copy of the checkout (mutmut writes a `mutants/` tree next to
+the sources; the checkout stays clean), writes the `[tool.mutmut]` section for that module into
+the copy's pyproject.toml, runs `mutmut run`, and prints killed / survived / score. Survivors
+are listed with `mutmut results`; `mutmut show NAME` in the copy (kept with KEEP=1) shows one.
+
+A mutant that no test can tell apart from the original (an equivalent mutant) is marked in the
+source with `# pragma: no mutate` and a reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = "tests/unit"
+
+# module name -> (files to mutate, the fast test files that cover them)
+MODULES: dict[str, tuple[list[str], list[str]]] = {
+    "schema": (
+        ["psych_plugin/dataset/schema.py"],
+        [f"{UNIT}/test_schema.py", f"{UNIT}/test_schema_messages.py", f"{UNIT}/test_validate.py"],
+    ),
+    "validate": (
+        ["psych_plugin/dataset/validate.py"],
+        [f"{UNIT}/test_validate.py", f"{UNIT}/test_robustness.py", f"{UNIT}/test_schema.py"],
+    ),
+    "prompts": (
+        ["psych_plugin/integration/prompts.py", "psych_plugin/integration/prompt_strategy.py"],
+        [f"{UNIT}/test_prompts.py"],
+    ),
+    "templates": (
+        ["psych_plugin/configs/templates.py"],
+        [f"{UNIT}/test_configs.py", f"{UNIT}/test_core_checks.py"],
+    ),
+    "checks": (
+        ["psych_plugin/configs/checks.py", "psych_plugin/configs/hardware.py"],
+        [f"{UNIT}/test_configs.py", f"{UNIT}/test_core_checks.py"],
+    ),
+    "memory": (
+        ["psych_plugin/configs/memory.py"],
+        [f"{UNIT}/test_core_checks.py"],
+    ),
+    "inference": (
+        ["psych_plugin/model/inference.py"],
+        [f"{UNIT}/test_inference.py"],
+    ),
+    "merge": (
+        ["psych_plugin/model/merge.py"],
+        [f"{UNIT}/test_inference.py"],
+    ),
+}
+
+# What the tests read besides the package and the tests themselves.
+ALSO_COPY = ["schemas", "data", "axolotl_configs", "Makefile", ".ci", ".github"]
+
+
+def _copy_checkout(dest: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for rel in listed:
+        src = ROOT / rel
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the working tree
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, target)
+    # mutmut copies the package file by file and skips the resource links; they point at the
+    # top-level folders, which are copied next to the mutants.
+    resources = dest / "mutants" / "psych_plugin" / "resources"
+    resources.mkdir(parents=True)
+    for link in (ROOT / "psych_plugin" / "resources").iterdir():
+        if link.is_symlink():
+            (resources / link.name).symlink_to(os.readlink(link))
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def run_module(name: str, keep: bool, max_children: int) -> dict[str, int | float | str]:
+    files, tests = MODULES[name]
+    work = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))
+    try:
+        _copy_checkout(work)
+        section = "\n".join(
+            [
+                "",
+                "[tool.mutmut]",
+                'source_paths = ["psych_plugin"]',
+                f"only_mutate = {_toml_list(files)}",
+                f"also_copy = {_toml_list(ALSO_COPY)}",
+                f"pytest_add_cli_args_test_selection = {_toml_list(tests)}",
+                'pytest_add_cli_args = ["-m", "not slow", "-p", "no:cacheprovider", "-q"]',
+                # torch and the tokenizers are not fork-safe once used: fork from a clean server.
+                'process_isolation = "forkserver"',
+                "",
+            ]
+        )
+        with open(work / "pyproject.toml", "a", encoding="utf-8") as f:
+            f.write(section)
+        env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
+        env["HF_DATASETS_OFFLINE"] = "1"
+        env["TOKENIZERS_PARALLELISM"] = "false"
+        mutmut = str(Path(sys.executable).with_name("mutmut"))
+        start = time.perf_counter()
+        done = subprocess.run(
+            [mutmut, "run", "--max-children", str(max_children)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            print(done.stdout[-4000:], done.stderr[-4000:], sep="\n", file=sys.stderr)
+            raise SystemExit(f"mutation {name}: mutmut run failed (exit {done.returncode})")
+        subprocess.run([mutmut, "export-cicd-stats"], cwd=work, env=env, capture_output=True)
+        stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+        survivors = subprocess.run(
+            [mutmut, "results"], cwd=work, env=env, capture_output=True, text=True
+        ).stdout
+        killed = stats["killed"] + stats["timeout"] + stats["segfault"]
+        judged = killed + stats["survived"] + stats["no_tests"] + stats["suspicious"]
+        result = {
+            "module": name,
+            "files": " ".join(files),
+            "mutants": stats["total"],
+            "killed": killed,
+            "survived": stats["survived"],
+            "no_tests": stats["no_tests"],
+            "score": round(100 * killed / judged, 1) if judged else 0.0,
+            "seconds": round(seconds),
+        }
+        print(
+            f"{name:<10} {result['killed']:>4} killed / {judged:>4} "
+            f"({result['score']:.1f}%), {result['survived']} survived, "
+            f"{result['no_tests']} not covered, {result['seconds']} s",
+            flush=True,
+        )
+        listed = [ln for ln in survivors.splitlines() if ln.strip()]
+        for line in listed:
+            print("    " + line.strip())
+        if keep:
+            print(f"    kept: {work} (mutmut show NAME there)")
+        return result
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", choices=[[], *MODULES], metavar="MODULE")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    parser.add_argument("--max-children", type=int, default=1, help="parallel mutants")
+    parser.add_argument("--target", type=float, default=85.0, help="score below this fails")
+    args = parser.parse_args(argv)
+    names = args.modules or list(MODULES)
+    results = [run_module(n, args.keep, args.max_children) for n in names]
+    low = [r for r in results if float(r["score"]) < args.target]
+    if low:
+        print(
+            f"below {args.target:g}%: " + ", ".join(f"{r['module']} ({r['score']}%)" for r in low)
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
