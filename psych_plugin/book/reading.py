@@ -62,7 +62,7 @@ class Chunk:
 
     @property
     def glossary(self) -> bool:
-        return "glossary" in f"{self.chapter} {self.section}".casefold()
+        return bool(GLOSSARY.search(f"{self.chapter} {self.section}"))
 
     def source(self, book: str) -> str:
         where = " > ".join(t for t in (self.chapter, self.section) if t)
@@ -81,6 +81,28 @@ class Chunk:
 
 
 MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+GLOSSARY = re.compile(r"\b(?:glossary|key terms|key concepts|terms to know)\b", re.IGNORECASE)
+# Textbook apparatus, not teaching prose: a section with one of these titles gives no rows.
+_SKIP_SECTION = re.compile(
+    r"^(?:\d+(?:\.\d+)*\.?\s+)?(?:summary|chapter summary|review questions|critical thinking "
+    r"questions|personal application questions|discussion questions|exercises|references|"
+    r"bibliography|further reading|self-test|quiz)\b",
+    re.IGNORECASE,
+)
+_OBJECTIVES = re.compile(r"^(?:learning )?objectives\b|^learning outcomes\b", re.IGNORECASE)
+# Feature boxes: asides, links to videos, self-checks. Their prose leans on a video or the
+# reader ("Watch this clip ...") and their first words are a label, not a subject.
+FEATURE_BOX = re.compile(
+    r"^(?i:link to learning|dig deeper|everyday connection|what do you think|connect the "
+    r"concepts|try it|think it over|psych in real life|applying psychology|research "
+    r"spotlight|case in point|focus on|spotlight on|learning objectives|review questions|"
+    r"critical thinking)"
+    # A label, not a sentence that happens to start so ("Focus on the cue ..."): it ends the
+    # line, or a colon, dash or a capitalised title follows.
+    r"(?=\s*$|\s*[:.\-–—]|\s+[A-Z\d*_\"“])"
+)
+_CAPTION = re.compile(r"^(?:figure|fig\.|table|photo|image|exhibit)\s+\d+(?:[.-]\d+)*\b", re.I)
+_OBJECTIVES_INTRO = re.compile(r"by the end of this (?:section|chapter)|you will be able to", re.I)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+")
 _CHAPTER_LINE = re.compile(
@@ -196,9 +218,16 @@ def _blocks(lines: list[str]) -> tuple[Block, ...]:
 
 
 def _make_block(lines: list[str]) -> Block | None:
+    quoted = all(ln.lstrip().startswith(">") for ln in lines)
     lines = [re.sub(r"^\s*>\s?", "", ln) for ln in lines]  # block quotes are prose too
+    lines = [ln for ln in lines if ln.strip()] or [""]  # a ">" alone joins a box's paragraphs
     if all(ln.lstrip().startswith("|") for ln in lines) or re.fullmatch(r"[-*_=\s]{3,}", lines[0]):
         return None
+    label = clean_markdown(lines[0])
+    if _CAPTION.match(label) or re.fullmatch(r"\s*!\[[^\]]*\]\([^)]*\)\s*", lines[0]):
+        return None  # a figure or table caption, or a bare image: it describes what is not here
+    if FEATURE_BOX.match(label) or (quoted and re.match(r"^\s*(\*\*|__)[^*_]+\1\s*$", lines[0])):
+        return None  # a feature box ("Link to Learning", a labelled aside), not the main text
     if _LIST_ITEM.match(lines[0]):
         items: list[str] = []
         for ln in lines:
@@ -218,13 +247,24 @@ def parse_sections(text: str, markdown: bool) -> tuple[str | None, list[Section]
     else:
         title, events = None, _plain_events(lines)
     sections: list[Section] = []
-    chapter, section, body = "", "", []
+    chapter, section, parent, body = "", "", "", []
 
     def flush() -> None:
         blocks = _blocks(body)
-        if blocks:
-            sections.append(Section(chapter, section, blocks))
         body.clear()
+        if _SKIP_SECTION.match(chapter) or _SKIP_SECTION.match(section):
+            return
+        if FEATURE_BOX.match(section) and not _OBJECTIVES.match(section):
+            return
+        where = section
+        if _OBJECTIVES.match(section):
+            # "By the end of this section ..." and its list are objectives; the prose after
+            # them (before the next heading) is the parent section's opening.
+            while blocks and (blocks[0].kind == "list" or _OBJECTIVES_INTRO.search(blocks[0].text)):
+                blocks = blocks[1:]
+            where = parent
+        if blocks:
+            sections.append(Section(chapter, where, blocks))
 
     for kind, value in events:
         if kind == "line":
@@ -232,8 +272,9 @@ def parse_sections(text: str, markdown: bool) -> tuple[str | None, list[Section]
             continue
         flush()
         if kind == "chapter":
-            chapter, section = value, ""
+            chapter, section, parent = value, "", ""
         else:
+            parent = section if _OBJECTIVES.match(value) else value
             section = value
     flush()
     return title, sections

@@ -1,12 +1,18 @@
-"""The rows rules find in a chunk: definitions and glossary entries, and one summarise or
-explain task per substantial paragraph (classified by keywords, answered extractively)."""
+"""The rows rules find in a chunk, precision first: definitions (bold terms, "X is a ..."
+sentences, glossary entries), comparisons of two named concepts the book contrasts, and
+study / case reports (what was done, what was found).
+
+What rules cannot do honestly is left out: an extractive "summary" is just the passage's first
+or most central sentences, and a paragraph's category guessed from keywords is often wrong, so
+there are no generic summarise/explain rows. A row gets a category only when its own evidence
+says so: `comparison` needs two defined terms set against each other, `experiment` a study
+with who, what was done and what was found, `case_study` a patient or a case and what it
+showed.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import math
 import re
-from collections import Counter
 from collections.abc import Iterable
 
 from ..dataset.rows import normalise
@@ -16,120 +22,156 @@ from .definitions import (
     bold_definitions,
     definition_row,
     glossary_entry,
+    readable,
     sentence_definitions,
+    tidy,
 )
 from .reading import Chunk
 from .rows import make_row
-from .text import clean_markdown, pick, split_sentences, word_set
+from .text import clean_markdown, pick, split_sentences
 
-_SUMMARISE = (
-    "Summarise this passage from the chapter on {topic}.",
-    "Summarise the following passage about {topic} in one or two sentences.",
-    "Give a brief summary of this passage on {topic}.",
+_COMPARE = (
+    "What is the difference between {a} and {b}?",
+    "How does {a} differ from {b}?",
+    "Compare {a} and {b}.",
+    "Contrast {a} with {b}.",
 )
-_EXPLAIN = (
-    "Explain the main idea of this passage.",
-    "What is the main point of this passage about {topic}?",
-    "What is the central idea of this passage on {topic}?",
+_CONTRAST = re.compile(
+    r"\b(?:in contrast|by contrast|whereas|unlike|on the other hand|the opposite of|differs?|"
+    r"different from|conversely)\b",
+    re.IGNORECASE,
 )
-_STOPWORDS = word_set(
-    "the a an and or but of to in on at by for with from as is are was were be been being it "
-    "its this that these those they them their there which who whom whose what when where why "
-    "how not no can could may might will would should shall do does did has have had than then "
-    "so such also into about over under more most other some any each only very just because "
-    "while if both between after before during through one two"
-)
-# Keyword rules for a paragraph's category, checked in this order of priority on ties.
-_CATEGORY_WORDS = {
-    "case_study": r"\bcase of\b|\bcase stud(?:y|ies)\b|\bpatients?\b",
-    "experiment": r"\bstud(?:y|ies)\b|\bexperiment\w*|\bparticipants?\b",
-    "comparison": r"\bwhereas\b|\bunlike\b|\bdiffer\w*|\bcompared\b|\bin contrast\b",
-    "theory": r"\btheor(?:y|ies|ists?)\b|\bmodels?\b",
-    "how_to": r"\bhow\b|\bprocess(?:es)?\b|\bstages?\b|\bsteps?\b",
+# Pairs a textbook names to be told apart: "positive"/"negative reinforcement".
+_OPPOSITES = {
+    frozenset(p)
+    for p in (
+        ("positive", "negative"),
+        ("primary", "secondary"),
+        ("fixed", "variable"),
+        ("continuous", "partial"),
+        ("conditioned", "unconditioned"),
+        ("classical", "operant"),
+        ("short-term", "long-term"),
+        ("explicit", "implicit"),
+        ("episodic", "semantic"),
+        ("proactive", "retroactive"),
+        ("intrinsic", "extrinsic"),
+        ("internal", "external"),
+        ("sensory", "motor"),
+        ("independent", "dependent"),
+    )
 }
-_HOW_TO_BODY = r"\bprocess(?:es)?\b|\bstages?\b|\bsteps?\b"
+
+_STUDY = (
+    "Describe the study reported in this passage: what was done, and what was found?",
+    "What did the researchers in this passage do, and what did they find?",
+    "Summarise the experiment described in this passage: its method and its findings.",
+)
+_CASE = (
+    "Describe the case in this passage and what it showed.",
+    "What happened in the case described in this passage, and what did it reveal?",
+)
+_DID_VERBS = (
+    r"(?:placed|exposed|presented|paired|trained|tested|gave|divided|assigned|measured|"
+    r"recorded|rang|taught|rewarded|allowed|asked|removed|memori[sz]ed|conducted|fed|deprived|"
+    r"administered|showed (?:[\w-]+ )?(?:the|a|them|children|participants|subjects|infants)|"
+    r"by (?:memori[sz]ing|testing|presenting|exposing|training|measuring|recording))"
+)
+_DID = re.compile(rf"\b{_DID_VERBS}\b")
+_WHO = re.compile(
+    r"\b[A-Z][a-z]+(?: (?:and|&) [A-Z][a-z]+)?(?: et al\.?)? \((?:1[89]|20)\d\d[a-z]?\)|"
+    r"\([A-Z][^()]{0,60}(?:1[89]|20)\d\d[a-z]?\)|\b(?:in|by) (?:the )?(?:1[89]|20)\d\ds?\b|"
+    r"\b(?:researchers|experimenters|investigators|psychologists?|scientists?)\b|"
+    r"\b[A-Z][a-z]+(?:’s|'s) (?:study|studies|experiments?|research)\b|"
+    # "Tolman placed hungry rats ...": a named researcher doing something.
+    r"\b(?!(?:The|In|This|They|He|She|It|We|You)\b)[A-Z][a-z]+ (?:also |then |first )?"
+    rf"{_DID_VERBS}\b"
+)
+# What was done: verbs of a procedure, past tense (a study reported, not a principle stated).
+# What was found.
+_FOUND = re.compile(
+    r"\b(?:found|(?:shows?|showed|shown|suggested) that|demonstrated|discovered|revealed|concluded|"
+    r"results (?:showed|suggested|indicated)|were (?:more|less) likely|were (?:able|unable) to|"
+    r"learned (?:to|that))\b"
+)
+_CASE_CUE = re.compile(
+    r"\bpatients?\b|\bcase stud(?:y|ies)\b|\bthe case of (?:the patient |a patient )?"
+    r"(?:[A-Z]|a (?:man|woman|boy|girl|patient))"
+)
+_CASE_FOUND = re.compile(r"\b(?:show(?:s|ed)?|reveal\w*|demonstrat\w*|suggest\w*)\b")
+_STORY = re.compile(r"\byou\b|\byour\b|\bimagine\b|\bsuppose\b|\bconsider\b", re.IGNORECASE)
 
 
-def classify(section: str, paragraph: str) -> str:
-    """The category a paragraph teaches: its section title weighs double; none -> definition."""
-    scores = {}
-    for cat, pattern in _CATEGORY_WORDS.items():
-        # "how" is too common in prose to count there; in a title it means a process.
-        body = _HOW_TO_BODY if cat == "how_to" else pattern
-        scores[cat] = 2 * len(re.findall(pattern, section, re.I)) + len(
-            re.findall(body, paragraph, re.I)
-        )
-    best = max(scores.values())
-    if best == 0:
-        return "definition"
-    return next(cat for cat, score in scores.items() if score == best)
+def _pair_contrasted(a: Definition, b: Definition, paragraph: str | None) -> bool:
+    """Two named concepts the book sets against each other: opposite modifiers of one head
+    ("fixed"/"variable ratio schedule"), or both defined in one paragraph with a contrast
+    word in the second definition or between the two."""
+    wa, wb = normalise(a.term).split(), normalise(b.term).split()
+    if wa[1:] == wb[1:] and wa[1:] and frozenset((wa[0], wb[0])) in _OPPOSITES:
+        return True
+    if paragraph is None:
+        return False
+    ia, ib = paragraph.find(a.sentences[-1][:40]), paragraph.find(b.sentences[0][:40])
+    between = paragraph[ia:ib] if 0 <= ia < ib else ""
+    return bool(_CONTRAST.search(between) or _CONTRAST.search(b.sentences[0][:60]))
 
 
-def _content_words(sentence: str) -> set[str]:
-    words = re.findall(r"[a-z][a-z'-]+", sentence.casefold())
-    # A crude stem, so that "memory" and "memories", "schema" and "schemas" count together.
-    return {_stem(w) for w in words if len(w) > 2 and w not in _STOPWORDS}
+def comparison_rows(
+    found: list[tuple[Definition, str | None]], style: TermStyle, source: str
+) -> list[dict[str, str]]:
+    """ "What is the difference between X and Y?" for each contrasted pair in a chunk; the
+    answer is the two definitions, the second marked as the contrast."""
+    rows = []
+    used: set[str] = set()
+    for i, (a, para_a) in enumerate(found):
+        for b, para_b in found[i + 1 :]:
+            ka, kb = normalise(a.term), normalise(b.term)
+            if ka == kb or ka in used or kb in used:
+                continue
+            if not _pair_contrasted(
+                a, b, para_a if para_a is not None and para_a == para_b else None
+            ):
+                continue
+            used.update((ka, kb))
+            second = " ".join(b.sentences)
+            if not _CONTRAST.search(second[:60]):
+                first = re.match(r"[A-Za-z]+", second)
+                # Lower-case the opening word unless the book writes it capitalised (a name).
+                lower = first is not None and style.display(first.group())[:1].islower()
+                second = "In contrast, " + (second[0].lower() + second[1:] if lower else second)
+            output = f"{' '.join(a.sentences)} {second}"
+            names = {"a": style.display(a.term), "b": style.display(b.term)}
+            rows.append(
+                make_row(pick(ka + kb, _COMPARE).format(**names), "", output, "comparison", source)
+            )
+    return rows
 
 
-def _stem(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 4 else word
-
-
-_PRONOUN_START = re.compile(r"^(?:It|This|These|They|He|She|His|Her|Their|Its)\b")
-
-
-def central_sentences(sentences: list[str], k: int, topic: str = "") -> list[int]:
-    """Indices (best first) of the `k` most central sentences: those whose words recur in the
-    paragraph or name its topic. Deterministic: ties go to the earlier sentence."""
-    words = [_content_words(s) for s in sentences]
-    freq = Counter(w for ws in words for w in ws)
-    topic_words = _content_words(topic)
-    scores = []
-    for i, (sentence, ws) in enumerate(zip(sentences, words, strict=True)):
-        weight = sum(freq[w] - 1 + 2 * (w in topic_words) for w in ws)  # once-only words: 0
-        score = weight / math.sqrt(len(ws)) if ws else 0.0
-        if i == 0:
-            score = 1.5 * score + 1.0  # a textbook paragraph's lead usually states its point
-        if i and _PRONOUN_START.match(sentence):
-            score *= 0.6  # "It ..." out of context is a poor summary
-        scores.append(score)
-    order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
-    return order[:k]
-
-
-_NUMBERING = re.compile(r"^(?:(?:chapter|part)\s+\w+\s*[:.—–-]\s*|\d+(?:\.\d+)*\.?\s+)", re.I)
-
-
-def _topic(chunk: Chunk) -> str:
-    """What a passage is about, for an instruction: "Memory", not "CHAPTER 2: MEMORY"."""
-    title = chunk.section or chunk.chapter or "this topic"
-    title = _NUMBERING.sub("", title) or title
-    return title.capitalize() if title.isupper() else title
-
-
-def paragraph_task(
-    paragraph: str, chunk: Chunk, source: str, min_chars: int
-) -> dict[str, str] | None:
-    """A summarise or explain row; the answer is extractive, which is all rules can honestly do."""
+def report_task(paragraph: str, source: str, min_chars: int) -> dict[str, str] | None:
+    """A study or a case the paragraph reports -> "what was done / what was found", answered
+    with the paragraph's own method and finding sentences (the paragraph is the input)."""
     text = clean_markdown(paragraph)
     sentences = split_sentences(text)
-    if len(text) < min_chars or len(sentences) < 2:
+    if len(text) < min_chars or len(sentences) < 3 or "?" in text or _STORY.search(text):
         return None
-    topic = _topic(chunk)
-    category = classify(chunk.section, text)
-    if int(hashlib.sha256(text.encode()).hexdigest(), 16) % 2 == 0:
-        k = 1 if len(sentences) <= 3 else 2
-        picked = sorted(central_sentences(sentences, k, topic))  # a summary keeps the book's order
-        instruction = pick(text, _SUMMARISE).format(topic=topic)
-    else:
-        picked = central_sentences(
-            sentences, 1 if len(sentences) < 4 else 2, topic
-        )  # main idea first
-        instruction = pick(text, _EXPLAIN).format(topic=topic)
-    output = " ".join(sentences[i] for i in picked)
-    return make_row(instruction, text, output, category, source)
+    is_case = bool(_CASE_CUE.search(text) and _CASE_FOUND.search(text))
+    if not is_case and not (_WHO.search(text) and _DID.search(text) and _FOUND.search(text)):
+        return None
+    found = _CASE_FOUND if is_case else _FOUND
+    start = next((i for i, s in enumerate(sentences) if _DID.search(s)), None)
+    end = max((i for i, s in enumerate(sentences) if found.search(s)), default=None)
+    if start is None or end is None or start > end:
+        return None
+    while start > 0 and not readable([sentences[start]]):
+        start -= 1  # "He then ..." needs the sentence naming him
+    # One contiguous stretch, from who/what was done to what was found: picking sentences
+    # here and there reads as a list of unrelated facts.
+    chosen = [tidy(s) for s in sentences[start : end + 1]]
+    if not 2 <= len(chosen) <= 5 or not readable(chosen):
+        return None
+    category = "case_study" if is_case else "experiment"
+    instruction = pick(text, _CASE if is_case else _STUDY)
+    return make_row(instruction, text, " ".join(chosen), category, source)
 
 
 def rule_rows(
@@ -139,27 +181,32 @@ def rule_rows(
     source = chunk.source(book)
     rows: list[dict[str, str]] = []
     seen: set[str] = set()
+    found: list[tuple[Definition, str | None]] = []
 
-    def add_definitions(defs: Iterable[Definition]) -> None:
+    def add_definitions(defs: Iterable[Definition], paragraph: str | None) -> None:
         for d in defs:
             key = normalise(d.term)
             if key not in seen:  # one definition per term per chunk: the first one
                 seen.add(key)
                 rows.append(definition_row(d, style, source))
+                found.append((d, paragraph))
 
     for block in chunk.blocks:
         if chunk.glossary or block.kind == "list":
             for line in block.lines:
                 entry = (
-                    glossary_entry(line)
+                    glossary_entry(line, style)
                     if chunk.glossary or line.startswith(("**", "__"))
                     else None
                 )
-                add_definitions([entry] if entry else bold_definitions(line))
+                add_definitions([entry] if entry else bold_definitions(line), None)
             continue
-        add_definitions(bold_definitions(block.text))
-        add_definitions(sentence_definitions(block.text))
-        task = paragraph_task(block.text, chunk, source, min_paragraph)
+        plain = clean_markdown(block.text)
+        add_definitions(bold_definitions(block.text), plain)
+        add_definitions(sentence_definitions(block.text), plain)
+        task = report_task(block.text, source, min_paragraph)
         if task is not None:
             rows.append(task)
+    if not chunk.glossary:
+        rows.extend(comparison_rows(found, style, source))
     return rows
