@@ -7,11 +7,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import random
 import sys
-from collections import Counter
+import time
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from ..atomic import write_text_atomic
 from ..dataset.rows import CATEGORIES, load_rows, prompt_key
@@ -34,6 +39,8 @@ from .state import (
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+Reply = tuple[list[dict[str, str]] | None, str]
+
 COUNT_LABELS = {
     "duplicates": "exact duplicates dropped",
     "near_duplicates": "near-duplicates dropped",
@@ -53,14 +60,26 @@ class Builder:
     client: LlmClient | None
     row_filter: RowFilter
     categories: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
 
-    def chunk_rows(self, chunk: Chunk, counts: dict[str, int]) -> list[dict[str, str]]:
+    def ask(self, chunk: Chunk, category: str) -> Reply:
+        assert self.client is not None
+        return self.client.generate(
+            chunk.text, chunk.source(self.book), category, self.args.per_chunk
+        )
+
+    def chunk_rows(
+        self, chunk: Chunk, counts: dict[str, int], replies: dict[str, Future[Reply]] | None = None
+    ) -> list[dict[str, str]]:
+        """The chunk's rule rows, then its LLM rows (`replies`: requests already in flight,
+        one per category; asked here, one by one, when not given)."""
         candidates = rule_rows(chunk, self.book, self.style, self.args.min_paragraph)
         if self.client is not None:
             for category in CATEGORIES:
-                got, why = self.client.generate(
-                    chunk.text, chunk.source(self.book), category, self.args.per_chunk
-                )
+                if replies is not None:
+                    got, why = replies[category].result()
+                else:
+                    got, why = self.ask(chunk, category)
                 if got is None:
                     # Kept in the state file, so a resumed run still reports them.
                     for key in ("skipped", f"skipped: {why}"):
@@ -102,15 +121,32 @@ def _client(args: argparse.Namespace) -> LlmClient | None:
         key = os.environ.get(args.api_key_env)
         if not key:
             raise UsageError(f"--api-key-env {args.api_key_env}: that variable is not set")
-    return LlmClient(chat_url(args.llm_url), args.model, key, args.timeout, args.retries)
+    return LlmClient(
+        chat_url(args.llm_url),
+        args.model,
+        key,
+        args.timeout,
+        args.retries,
+        structured=not args.no_json_schema,
+        max_tokens=args.max_tokens,
+    )
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    for name, low in (("per_chunk", 1), ("retries", 0), ("chunk_chars", 200), ("min_paragraph", 1)):
+    for name, low in (
+        ("per_chunk", 1),
+        ("retries", 0),
+        ("chunk_chars", 200),
+        ("min_paragraph", 1),
+        ("concurrency", 1),
+        ("sample", 0),
+    ):
         if getattr(args, name) < low:
             raise UsageError(f"--{name.replace('_', '-')} must be at least {low}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise UsageError("--max-tokens must be at least 1")
 
 
 def _progress_bar(total: int, done: int) -> Progress:
@@ -191,6 +227,7 @@ def _settings(
         "llm_url": client.url if client else None,
         "model": args.model,
         "per_chunk": args.per_chunk if client else None,
+        "max_tokens": args.max_tokens if client else None,
         "eval": eval_sha,
     }
 
@@ -229,17 +266,84 @@ def build(args: argparse.Namespace) -> int:
 
 
 def run_chunks(builder: Builder, chunks: list[Chunk], state: BuildState, cars: Sidecars) -> None:
-    """Each chunk not done yet: its rows appended to the partial file, then the state saved."""
+    """Each chunk not done yet: its rows appended to the partial file, then the state saved.
+
+    With an LLM, up to --concurrency requests are in flight (the chunks ahead are asked while
+    the current one is finished), but chunks are committed in book order, so the output is
+    the same whatever the concurrency and a resumed run matches a clean one."""
     done = set(state.chunks_done)
-    with _progress_bar(len(chunks), len(done)) as bar:
-        for chunk in chunks:
-            if chunk.index in done:
-                continue
-            rows = builder.chunk_rows(chunk, state.counts)
-            state.partial_bytes += append_rows(cars.partial, rows) if rows else 0
-            state.chunks_done.append(chunk.index)
-            save_state(cars, state)  # the commit point: this chunk is done
-            bar.advance(bar.task_ids[0])
+    todo = deque(c for c in chunks if c.index not in done)
+    client = builder.client
+    workers = builder.args.concurrency if client is not None else 0
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="llm") if workers else None
+    ahead = 1 + -(-workers // len(CATEGORIES))  # chunks asked in advance: keeps workers busy
+    inflight: deque[tuple[Chunk, dict[str, Future[Reply]] | None]] = deque()
+    ticker = _Ticker(len(chunks), len(done), client)
+
+    def submit() -> None:
+        while todo and len(inflight) < max(ahead, 1):
+            chunk = todo.popleft()
+            futures = None
+            if pool is not None:
+                futures = {c: pool.submit(builder.ask, chunk, c) for c in CATEGORIES}
+            inflight.append((chunk, futures))
+
+    try:
+        with _progress_bar(len(chunks), len(done)) as bar:
+            submit()
+            while inflight:
+                chunk, futures = inflight.popleft()
+                rows = builder.chunk_rows(chunk, state.counts, futures)
+                state.partial_bytes += append_rows(cars.partial, rows) if rows else 0
+                state.chunks_done.append(chunk.index)
+                save_state(cars, state)  # the commit point: this chunk is done
+                bar.advance(bar.task_ids[0])
+                ticker.tick()
+                submit()
+    finally:
+        if pool is not None:
+            # Ctrl-C or an error: do not wait for requests whose answers nobody will use.
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Ticker:
+    """Progress for logs (stderr not a terminal, where the bar is hidden) on the LLM path: a
+    line every 15 s with chunks done, requests per second and the time left."""
+
+    def __init__(self, total: int, done: int, client: LlmClient | None) -> None:
+        self.total, self.done, self.client = total, done, client
+        self.start = self.last = time.monotonic()
+        self.start_done = done
+        self.quiet = client is None or sys.stderr.isatty()
+
+    def tick(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.quiet or (now - self.last < 15 and self.done < self.total):
+            return
+        self.last = now
+        rate = (self.done - self.start_done) / max(now - self.start, 1e-9)
+        left = (self.total - self.done) / rate if rate else 0.0
+        assert self.client is not None
+        print(
+            f"build-dataset: {self.done}/{self.total} chunks, "
+            f"{self.client.requests / max(now - self.start, 1e-9):.1f} requests/s, "
+            f"about {_duration(left)} left",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return (
+        f"{minutes} min {seconds:02d} s"
+        if minutes < 60
+        else f"{minutes // 60} h {minutes % 60:02d} min"
+    )
 
 
 def finish(builder: Builder, state: BuildState, cars: Sidecars, chunks: int) -> int:
@@ -255,4 +359,27 @@ def finish(builder: Builder, state: BuildState, cars: Sidecars, chunks: int) -> 
     write_text_atomic(cars.out, data)
     cars.remove()  # only after OUT is complete: a kill in between just redoes this step
     _summary(builder, state.counts, cars.out, rows, chunks)
+    client = builder.client
+    if client is not None and client.requests:
+        took = time.monotonic() - builder.started
+        fmt = (
+            "with response_format (JSON schema)"
+            if client.structured
+            else "without response_format ("
+            + ("off" if builder.args.no_json_schema else "the server rejected it")
+            + ")"
+        )
+        print(
+            f"LLM: {client.requests} request(s) in {_duration(took)} "
+            f"({client.requests / max(took, 1e-9):.1f}/s, {builder.args.concurrency} in flight), "
+            f"{fmt}"
+        )
+    if builder.args.sample:
+        from .sample import print_sample
+
+        seed = builder.args.seed
+        if seed is None:
+            seed = random.SystemRandom().randrange(10_000)  # printed, so it can be repeated
+        numbered = [(i + 1, orjson.loads(line)) for i, line in enumerate(data.splitlines())]
+        print_sample(cars.out, numbered, builder.args.sample, seed)
     return 0

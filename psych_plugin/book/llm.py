@@ -1,21 +1,31 @@
 """LLM generation: prompts for one category of one chunk, an OpenAI-compatible
-chat-completions client (stdlib only), and parsing its replies into rows."""
+chat-completions client, and parsing its replies into rows.
+
+The client is the standard library's urllib, on purpose: `psych build-dataset` runs on the core
+install (no torch, no httpx, no openai package), and what the `openai` package would add is
+small here: retries that honour Retry-After (done below), timeouts (urllib has them), requests in
+flight (a thread pool in build.py: the work is network-bound) and structured outputs (a
+`response_format` field in the body, below). It also talks to servers the `openai` package is
+strict about (llama.cpp, Ollama, transformers serve all answer a little differently).
+"""
 
 from __future__ import annotations
 
 import http.client
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..dataset.schema import row_is_valid
 from ..problems import UsageError
 from .rows import make_row
 
 RETRY_DELAY = 0.5  # seconds before the first retry of a transport error; doubles each time
+MAX_RETRY_AFTER = 60.0  # a server asking us to wait longer than this is treated as down
 
 CATEGORY_GUIDES = {
     "definition": "definitions of the terms the passage defines: ask what a term means and "
@@ -32,8 +42,34 @@ CATEGORY_GUIDES = {
 }
 SYSTEM_PROMPT = (
     "You write instruction-tuning data for a psychology assistant. Use only facts stated in the "
-    "passage you are given. Reply with a JSON array only, no other text."
+    'passage you are given. Reply with JSON only, no other text: {"rows": [...]}.'
 )
+# The reply's shape, sent as `response_format` (OpenAI structured outputs; vLLM and llama.cpp
+# servers accept it too): a real model then cannot reply with anything else.
+ROWS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "instruction": {"type": "string"},
+                    "input": {"type": "string"},
+                    "output": {"type": "string"},
+                },
+                "required": ["instruction", "input", "output"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["rows"],
+    "additionalProperties": False,
+}
+RESPONSE_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "psych_rows", "strict": True, "schema": ROWS_SCHEMA},
+}
 
 
 def build_messages(text: str, source: str, category: str, n: int) -> list[dict[str, str]]:
@@ -43,8 +79,10 @@ def build_messages(text: str, source: str, category: str, n: int) -> list[dict[s
         f"Write up to {n} instruction-tuning examples of this category, grounded only in the "
         'passage. Each example is an object with "instruction" (a question or task), "input" '
         '(context the instruction needs, or "" if none) and "output" (a complete, accurate '
-        "answer of 1 to 4 sentences). If the passage has nothing of this category, reply [].\n\n"
-        f'Reply with a JSON array only.\n\nPassage:\n"""\n{text}\n"""'
+        'answer of 1 to 4 sentences). Each must make sense without the passage: no "this '
+        'passage", no "the text". If the passage has nothing of this category, reply '
+        '{"rows": []}.\n\n'
+        f'Reply with JSON only: {{"rows": [...]}}.\n\nPassage:\n"""\n{text}\n"""'
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
@@ -58,7 +96,8 @@ _FENCED = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 
 def parse_reply(content: str, category: str, source: str, n: int) -> list[dict[str, str]]:
     """The rows in a model's reply: a JSON array of {"instruction","input","output"} objects,
-    possibly in a ```json fence. Any item that would not be a valid row rejects the reply."""
+    or an object {"rows": [...]} (the structured-output shape), possibly in a ```json fence.
+    Any item that would not be a valid row rejects the reply."""
     text = content.strip()
     fenced = _FENCED.search(text)
     if fenced:
@@ -73,6 +112,8 @@ def parse_reply(content: str, category: str, source: str, n: int) -> list[dict[s
             items = None
         if items is None:
             raise ReplyError("not JSON") from None
+    if isinstance(items, dict) and isinstance(items.get("rows"), list) and len(items) == 1:
+        items = items["rows"]
     if not isinstance(items, list):
         raise ReplyError(f"expected a JSON array, got {type(items).__name__}")
     rows = []
@@ -96,25 +137,69 @@ def chat_url(url: str) -> str:
     return url if url.endswith("/chat/completions") else url + "/chat/completions"
 
 
+class RetryAfter(ReplyError):
+    """HTTP 429/503 with a Retry-After the server wants honoured."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    value = error.headers.get("Retry-After") if error.headers else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from API servers; the usual backoff applies
+
+
 @dataclass
 class LlmClient:
-    """Talks to an OpenAI-compatible chat-completions endpoint with the stdlib only."""
+    """Talks to an OpenAI-compatible chat-completions endpoint with the stdlib only; one
+    instance is shared by the worker threads (urllib opens a connection per request)."""
 
     url: str
     model: str
     api_key: str | None = None
     timeout: float = 60.0
     retries: int = 2
+    structured: bool = True  # send response_format; turned off when the server refuses it
+    max_tokens: int | None = None
     reached: bool = False  # has any request got an HTTP answer in this process?
+    requests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _body(self, messages: list[dict[str, str]], structured: bool) -> bytes:
+        body: dict[str, object] = {"model": self.model, "messages": messages, "temperature": 0}
+        if self.max_tokens:
+            body["max_tokens"] = self.max_tokens
+        if structured:
+            body["response_format"] = RESPONSE_FORMAT
+        return json.dumps(body).encode()
 
     def complete(self, messages: list[dict[str, str]]) -> str:
         """The reply's text; ReplyError for anything worth retrying, UsageError when the
-        endpoint is plainly wrong (nothing there, or it refuses us on the very first request)."""
-        body = json.dumps({"model": self.model, "messages": messages, "temperature": 0}).encode()
+        endpoint is plainly wrong (nothing there, or it refuses us on the very first request).
+        A server that rejects `response_format` (HTTP 400/422) is asked again without it, and
+        never sent it again."""
+        structured = self.structured
+        try:
+            return self._post(messages, structured)
+        except ReplyError as e:
+            if structured and str(e) in ("HTTP 400", "HTTP 422"):
+                with self._lock:
+                    self.structured = False
+                return self._post(messages, False)
+            raise
+
+    def _post(self, messages: list[dict[str, str]], structured: bool) -> str:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        data = self._body(messages, structured)
+        request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+        with self._lock:
+            self.requests += 1
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
@@ -125,6 +210,9 @@ class LlmClient:
                     "check --llm-url and --api-key-env"
                 ) from e
             self.reached = True
+            wait = _retry_after(e) if e.code in (429, 503) else None
+            if wait is not None:
+                raise RetryAfter(f"HTTP {e.code}", wait) from e
             raise ReplyError(f"HTTP {e.code}") from e
         except urllib.error.URLError as e:
             if isinstance(e.reason, TimeoutError):
@@ -154,6 +242,12 @@ class LlmClient:
             except ReplyError as e:
                 reason = str(e)
                 transport = reason.startswith(("HTTP", "timeout", "connection"))
-                if transport and attempt < self.retries:
+                if attempt == self.retries:
+                    break
+                if isinstance(e, RetryAfter):
+                    if e.seconds > MAX_RETRY_AFTER:
+                        break
+                    time.sleep(e.seconds)  # the server said when: do as it says
+                elif transport:
                     time.sleep(RETRY_DELAY * 2**attempt)  # give a busy server a moment
         return None, reason

@@ -7,6 +7,7 @@ the LLM client, the resume sidecars and the build itself.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..problems import UsageError
@@ -19,6 +20,14 @@ def cmd_build_dataset(args: argparse.Namespace) -> int:
         return build(args)
     except OSError as e:
         raise UsageError(f"{e.filename or args.output}: {e.strerror or e}") from e
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ..book.sample import sample_file
+
+    if args.n < 1:
+        raise UsageError("-n must be at least 1")
+    return sample_file(Path(args.file), args.n, args.seed, args.category)
 
 
 def add_parsers(sub: Any) -> None:
@@ -53,6 +62,14 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after writing OUT, print N random rows as a table to review (see psych sample)",
+    )
+    p.add_argument("--seed", type=int, help="the --sample draw (default: random, printed)")
+    p.add_argument(
         "--restart",
         action="store_true",
         help="discard an interrupted run's progress and start over",
@@ -82,4 +99,36 @@ def add_parsers(sub: Any) -> None:
         metavar="S",
         help="seconds to wait for one reply (default 60)",
     )
+    g.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="requests in flight (default 4: a local vLLM or llama.cpp server batches them; "
+        "raise it for a hosted API, 1 for a server that takes one at a time)",
+    )
+    g.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="cap on each reply's length (default: the server's)",
+    )
+    g.add_argument(
+        "--no-json-schema",
+        action="store_true",
+        help="do not send response_format (structured JSON output); it is sent by default and "
+        "dropped by itself if the server rejects it",
+    )
     p.set_defaults(func=cmd_build_dataset)
+
+    s = sub.add_parser(
+        "sample",
+        help="print N random rows of a JSONL file as a table, to review before training",
+        description="Print N random rows (category, source section, instruction, input, output) "
+        "as a table. Exit 1 if the file has invalid rows.",
+    )
+    s.add_argument("file", metavar="FILE", help="JSONL rows, e.g. what build-dataset wrote")
+    s.add_argument("-n", type=int, default=20, metavar="N", help="rows to show (default 20)")
+    s.add_argument("--seed", type=int, help="the draw (default: random, printed in the title)")
+    s.add_argument("--category", help="only rows of this category")
+    s.set_defaults(func=cmd_sample)

@@ -535,11 +535,11 @@ def interrupt_at(monkeypatch: pytest.MonkeyPatch, n: int) -> Callable[[], None]:
     real = Builder.chunk_rows
     calls = {"n": 0}
 
-    def interrupted(self: Builder, chunk: Chunk, counts: dict) -> list:
+    def interrupted(self: Builder, chunk: Chunk, counts: dict, *rest: object) -> list:
         calls["n"] += 1
         if calls["n"] == n:
             raise KeyboardInterrupt
-        return real(self, chunk, counts)
+        return real(self, chunk, counts, *rest)
 
     monkeypatch.setattr(Builder, "chunk_rows", interrupted)
     return lambda: monkeypatch.setattr(Builder, "chunk_rows", real)
