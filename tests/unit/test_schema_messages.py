@@ -1,0 +1,208 @@
+"""A user's own schema: `schemas/alpaca.schema.json` edited (length limits, a pattern, a field
+made required). Verdicts must match jsonschema's, every message must be true for the schema at
+hand and name the keyword that failed, and long values are cut, never echoed whole."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from psych_plugin.dataset.schema import (
+    MESSAGE_LIMIT,
+    NON_BLANK,
+    RowChecker,
+    compile_fast_check,
+    load_schema,
+)
+from tests.conftest import run_psych
+
+FIELDS = ["instruction", "input", "output", "category", "source"]
+PATTERNS = [NON_BLANK, "^[A-Z]", "^\\S", "x$", "\\d", "^(a|b)+$"]
+
+
+def phrase(err) -> str:
+    """What a message for this jsonschema error must say."""
+    if err.validator == "pattern" and err.validator_value == NON_BLANK:
+        return "must not be empty or whitespace-only"
+    return {
+        "type": "expected a",
+        "enum": "must be one of:",
+        "required": "missing required field",
+        "additionalProperties": "unknown field",
+    }.get(err.validator, err.validator)
+
+
+@st.composite
+def edited_schemas(draw) -> dict:
+    schema = copy.deepcopy(load_schema())
+    for name in FIELDS:
+        spec = schema["properties"][name]
+        if draw(st.booleans()):
+            spec["maxLength"] = draw(st.integers(0, 30))
+        if draw(st.booleans()):
+            spec["minLength"] = draw(st.integers(0, 6))
+        if draw(st.booleans()):
+            spec["pattern"] = draw(st.sampled_from(PATTERNS))
+        if draw(st.integers(0, 4)) == 0:
+            spec.pop("type", None)  # string keywords then ignore non-strings
+    required = set(schema["required"])
+    if draw(st.booleans()):
+        required.add("category")
+    if draw(st.booleans()):
+        required.discard("input")
+    schema["required"] = sorted(required)
+    closed = draw(st.sampled_from([False, True, None]))
+    if closed is None:
+        del schema["additionalProperties"]
+    else:
+        schema["additionalProperties"] = closed
+    return schema
+
+
+texts = (
+    st.sampled_from(["", " ", "\t", "\u00a0", "x", "Abc", "lowercase", "ab", "12", "Xx", "y" * 300])
+    | st.text(max_size=40)
+    | st.text(alphabet="aAbx1 ", min_size=25, max_size=400)
+)
+values = texts | st.none() | st.integers() | st.booleans() | st.lists(st.text(max_size=3))
+rows = st.dictionaries(st.sampled_from([*FIELDS, "response", "extra"]), values, max_size=7)
+
+
+@settings(max_examples=400, deadline=None)
+@given(edited_schemas(), rows)
+def test_edited_schema_verdicts_and_messages(schema, row):
+    Draft202012Validator.check_schema(schema)
+    checker = RowChecker(schema)
+    assert checker.fast is not None  # these edits keep the compiled fast path
+    reference = Draft202012Validator(schema)
+    valid = reference.is_valid(row)
+    assert checker.is_valid(row) == valid
+    out = checker.errors(row)
+    assert bool(out) == (not valid)
+    messages = [m for _, m in out]
+    for err in reference.iter_errors(row):
+        want = phrase(err)
+        assert any(want in m for m in messages), (want, messages)
+    for field, message in out:
+        assert len(message) <= MESSAGE_LIMIT, message
+        if "must not be empty or whitespace-only" in message:
+            # True only when the field's schema asks for NON_BLANK and the value has no visible
+            # character.
+            assert schema["properties"][field].get("pattern") == NON_BLANK
+            assert re.search(NON_BLANK, row[field]) is None
+        if "characters long" in message:
+            assert f"is {len(row[field]):,} characters long" in message
+
+
+ISSUE_EDITS = {
+    "instruction": {"maxLength": 120},
+    "input": {"maxLength": 200},
+    "output": {"minLength": 12},
+    "source": {"pattern": "^[A-Z]"},
+}
+
+
+def issue_schema() -> dict:
+    schema = copy.deepcopy(load_schema())
+    for name, extra in ISSUE_EDITS.items():
+        schema["properties"][name].update(extra)
+    schema["required"] = [*schema["required"], "category"]
+    return schema
+
+
+def test_the_edits_from_the_report_through_psych_validate(tmp_path: Path):
+    """The user's schema in the working directory wins over the shipped one."""
+    schema = issue_schema()
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "alpaca.schema.json").write_text(json.dumps(schema, indent=2))
+    good = {
+        "instruction": "What is a schema?",
+        "input": "",
+        "output": "A mental framework.",
+        "category": "definition",
+        "source": "Piaget",
+    }
+    lines = [
+        good,
+        {**good, "source": "lowercase"},
+        {**good, "instruction": "W" * 300},
+        {**good, "output": "Too short"},
+        {k: v for k, v in good.items() if k != "category"},
+        {**good, "input": "context " * 40},
+        {**good, "output": "   "},
+    ]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    done = run_psych("validate", str(data), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    got = done.stdout.replace(str(data), "F").splitlines()
+    reference = Draft202012Validator(schema)
+    assert [reference.is_valid(r) for r in lines] == [True] + [False] * 6
+    assert got == [
+        "F:2: source: does not match the schema's pattern '^[A-Z]' (got \"lowercase\")",
+        "F:3: instruction: is 300 characters long, over the schema's maxLength of 120 "
+        '(got "' + "W" * 55 + '...")',
+        'F:4: output: is 9 characters long, under the schema\'s minLength of 12 (got "Too short")',
+        "F:5: category: missing required field",
+        "F:6: input: is 320 characters long, over the schema's maxLength of 200 "
+        '(got "' + ("context " * 7)[:55] + '...")',
+        'F:7: output: is 3 characters long, under the schema\'s minLength of 12 (got "   ")',
+        "F:7: output: must not be empty or whitespace-only (got whitespace-only text)",
+        "FAILED: 1 file(s), 7 row(s), 7 error(s), 0 warning(s)",
+    ]
+    # The shipped schema, from the checkout, accepts all but the blank output.
+    done = run_psych("validate", str(data))
+    assert done.returncode == 1
+    assert done.stdout.replace(str(data), "F").splitlines() == [
+        "F:7: output: must not be empty or whitespace-only (got whitespace-only text)",
+        "FAILED: 1 file(s), 7 row(s), 1 error(s), 0 warning(s)",
+    ]
+
+
+def test_keywords_the_fast_path_does_not_compile_fall_back_to_jsonschema():
+    schema = copy.deepcopy(load_schema())
+    schema["properties"]["source"]["format"] = "uri"
+    schema["properties"]["instruction"]["maxLength"] = 10
+    schema["properties"]["output"] = {"type": "string", "not": {"const": "n/a"}}
+    assert compile_fast_check(schema) is None
+    checker = RowChecker(schema)
+    row = {"instruction": "What is X?", "input": "", "output": "n/a"}
+    assert checker.is_valid(row) is False
+    [(field, message)] = checker.errors(row)
+    assert field == "output" and "should not be valid under" in message
+    assert message.endswith("(schema keyword: not)")
+    long = {**row, "output": "fine", "instruction": "Q" * 500}
+    [(field, message)] = checker.errors(long)
+    assert field == "instruction" and "over the schema's maxLength of 10" in message
+    assert len(message) < 130
+
+
+def test_generic_messages_cut_long_values():
+    schema = copy.deepcopy(load_schema())
+    schema["properties"]["output"] = {"type": "string", "const": "yes"}
+    [(field, message)] = RowChecker(schema).errors(
+        {"instruction": "Q", "input": "", "output": "z" * 1000}
+    )
+    assert field == "output" and len(message) <= MESSAGE_LIMIT
+    assert "zzz..." in message and "z" * 100 not in message and "const" in message
+
+
+def test_type_lists_and_aliases_read_naturally():
+    schema = copy.deepcopy(load_schema())
+    schema["properties"]["input"]["type"] = ["string", "null"]
+    checker = RowChecker(schema)
+    assert checker.errors({"instruction": "Q", "input": 3, "output": "A"}) == [
+        ("input", "expected a string or a null, got a number")
+    ]
+    # An alias is only suggested when the schema has that field.
+    del schema["properties"]["output"]
+    schema["required"] = ["instruction"]
+    assert RowChecker(schema).errors({"instruction": "Q", "response": "A"}) == [
+        ("response", "unknown field (allowed: instruction, input, category, source)")
+    ]
