@@ -145,6 +145,32 @@ class RetryAfter(ReplyError):
         self.seconds = seconds
 
 
+class Refused(ReplyError):
+    """HTTP 400/422 to a request with response_format: the field, or something else."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def _detail(error: urllib.error.HTTPError) -> str:
+    """The server's own words about an error, on one short line."""
+    try:
+        text = error.read(2000).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException):
+        return ""
+    try:
+        parsed = json.loads(text)
+        if isinstance(parsed, dict):
+            inner = parsed.get("error", parsed.get("detail", parsed))
+            if isinstance(inner, dict):
+                inner = inner.get("message", inner)
+            text = str(inner)
+    except ValueError:
+        pass
+    return " ".join(text.split())[:200]
+
+
 def _retry_after(error: urllib.error.HTTPError) -> float | None:
     value = error.headers.get("Retry-After") if error.headers else None
     try:
@@ -164,6 +190,7 @@ class LlmClient:
     timeout: float = 60.0
     retries: int = 2
     structured: bool = True  # send response_format; turned off when the server refuses it
+    structured_ok: bool = False  # has a request with response_format succeeded?
     max_tokens: int | None = None
     reached: bool = False  # has any request got an HTTP answer in this process?
     requests: int = 0
@@ -185,8 +212,10 @@ class LlmClient:
         structured = self.structured
         try:
             return self._post(messages, structured)
-        except ReplyError as e:
-            if structured and str(e) in ("HTTP 400", "HTTP 422"):
+        except Refused as e:
+            # Once a structured request has succeeded, a 400 is about something else (a
+            # passage too long for the context, say), not about response_format.
+            if structured and (not self.structured_ok or "response_format" in e.detail):
                 with self._lock:
                     self.structured = False
                 return self._post(messages, False)
@@ -204,11 +233,17 @@ class LlmClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as e:
-            if not self.reached and e.code in (401, 403, 404):
+            detail = _detail(e)
+            refused = e.code in (400, 422)
+            if not self.reached and (e.code in (401, 403, 404) or (refused and not structured)):
+                # Nothing has worked yet, and retrying will not help: say why, and stop.
                 raise UsageError(
-                    f"{self.url}: HTTP {e.code} {e.reason} on the first request; "
-                    "check --llm-url and --api-key-env"
+                    f"{self.url}: HTTP {e.code} {e.reason} on the first request"
+                    f"{': ' + detail if detail else ''}; check --llm-url, --model and "
+                    "--api-key-env"
                 ) from e
+            if refused and structured:
+                raise Refused(f"HTTP {e.code}", detail) from e  # maybe response_format
             self.reached = True
             wait = _retry_after(e) if e.code in (429, 503) else None
             if wait is not None:
@@ -225,6 +260,8 @@ class LlmClient:
                 "timeout" if isinstance(e, TimeoutError) else "connection error"
             ) from e
         self.reached = True
+        if structured:
+            self.structured_ok = True
         try:
             return str(json.loads(raw)["choices"][0]["message"]["content"])
         except (ValueError, KeyError, IndexError, TypeError) as e:

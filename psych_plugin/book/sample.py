@@ -42,11 +42,9 @@ def print_sample(path: Path, rows: Numbered, n: int, seed: int, category: str | 
 
     chosen = pick_rows(rows, n, seed, category)
     what = f" in category {category}" if category else ""
-    table = Table(
-        title=f"{path}: {len(chosen)} random row(s) of {len(rows)}{what} (--seed {seed})",
-        show_lines=True,
-        expand=True,
-    )
+    # A plain line, not the table's title: rich would wrap a long path in the title.
+    print(f"{path}: {len(chosen)} random row(s) of {len(rows)}{what} (--seed {seed})", flush=True)
+    table = Table(show_lines=True, expand=True)
     table.add_column("line", justify="right", no_wrap=True)
     table.add_column("category / section", ratio=1, overflow="fold")
     table.add_column("instruction (input)", ratio=2)

@@ -77,6 +77,10 @@ class FakeLLM:
     def __init__(self, script: Callable[[str, str, int], Reply | None] | None = None) -> None:
         self.script = script
         self.delay = 0.0
+        self.reject_response_format = False  # like a server without structured outputs
+        self.retry_after: str | None = None  # sent with 429 and 503 replies
+        self.inflight = 0
+        self.max_inflight = 0
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
         self.attempts: Counter[tuple[str, str]] = Counter()
@@ -102,12 +106,23 @@ def llm() -> Iterator[tuple[FakeLLM, str]]:
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             fake.headers.append(dict(self.headers))
+            with fake.lock:
+                fake.inflight += 1
+                fake.max_inflight = max(fake.max_inflight, fake.inflight)
             time.sleep(fake.delay)
-            status, content = fake.answer(body)
+            with fake.lock:
+                fake.inflight -= 1
+            if fake.reject_response_format and "response_format" in body:
+                status, content = 400, ""
+                fake.bodies.append(body)
+            else:
+                status, content = fake.answer(body)
             reply = {"choices": [{"message": {"role": "assistant", "content": content}}]}
             data = json.dumps(reply).encode() if status == 200 else b'{"error": "boom"}'
             try:
                 self.send_response(status)
+                if status in (429, 503) and fake.retry_after is not None:
+                    self.send_header("Retry-After", fake.retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -418,6 +433,60 @@ def test_llm_timeouts_and_http_errors_are_retried_then_skipped(tmp_path, capsys,
     )
 
 
+def test_structured_output_requests_concurrency_and_fallback(tmp_path, capsys, llm):
+    """response_format (JSON schema) is sent; requests run concurrently, yet the file is the
+    same as with one at a time; a server that rejects response_format gets requests without
+    it (once rejected, never sent again)."""
+    fake, url = llm
+    fake.delay = 0.05
+    base = ["--llm-url", url, "--model", "m"]
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out, *base, "--concurrency", "6", "--max-tokens", "300") == 0
+    printed = capsys.readouterr().out
+    assert fake.max_inflight >= 3, fake.max_inflight  # in flight together
+    assert "with response_format (JSON schema)" in printed and "6 in flight" in printed
+    body = fake.bodies[0]
+    assert body["max_tokens"] == 300
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema["required"] == ["rows"]
+    assert schema["properties"]["rows"]["items"]["required"] == ["instruction", "input", "output"]
+
+    one = tmp_path / "one.jsonl"
+    assert build(BOOK, one, *base, "--concurrency", "1", "--max-tokens", "300") == 0
+    assert one.read_bytes() == out.read_bytes()
+
+    fake.bodies.clear()
+    fake.reject_response_format = True
+    fallback = tmp_path / "fallback.jsonl"
+    assert build(BOOK, fallback, *base, "--concurrency", "2", "--max-tokens", "300") == 0
+    printed = capsys.readouterr().out
+    assert "without response_format (the server rejected it)" in printed
+    assert "skipped 0 LLM replies" in printed
+    rejected = [b for b in fake.bodies if "response_format" in b]
+    assert 1 <= len(rejected) <= 2  # the requests already in flight when the first was refused
+    assert fallback.read_bytes() == out.read_bytes()
+
+
+def test_retry_after_is_honoured(tmp_path, capsys, llm, monkeypatch):
+    fake, url = llm
+    monkeypatch.setattr("psych_plugin.book.llm.RETRY_DELAY", 5.0)  # would show if used
+    fake.retry_after = "0.2"
+    book = tmp_path / "mini.md"
+    book.write_text("# Memory\n\nMemory is the capacity to store and retrieve information.\n")
+
+    def busy_once(passage: str, category: str, attempt: int) -> Reply | None:
+        return (429, "") if attempt == 1 else None
+
+    fake.script = busy_once
+    out = tmp_path / "out.jsonl"
+    started = time.monotonic()
+    assert build(book, out, "--llm-url", url, "--model", "m", "--concurrency", "6") == 0
+    took = time.monotonic() - started
+    assert 0.2 <= took < 3.0, took  # waited Retry-After (0.2 s), not the 5 s backoff
+    assert set(fake.attempts.values()) == {2}
+    assert "skipped 0 LLM replies" in capsys.readouterr().out
+
+
 def test_parse_reply_tolerates_fences_and_rejects_bad_items():
     good = [{"instruction": "Q?", "input": "", "output": "A."}]
     for text in (
@@ -429,6 +498,7 @@ def test_parse_reply_tolerates_fences_and_rejects_bad_items():
             {"instruction": "Q?", "input": "", "output": "A.", "category": "theory", "source": "S"}
         ]
     assert len(parse_reply(json.dumps(good * 5), "theory", "S", 2)) == 2
+    assert parse_reply(json.dumps({"rows": good}), "theory", "S", 3)[0]["output"] == "A."
     assert parse_reply("[]", "theory", "S", 3) == []
     for bad in (
         "not json",
@@ -474,6 +544,35 @@ def test_helpers():
         "A Primer: Learning > Habits",
     ]
     assert split_book(Path("primer.md"), book, name="Primer")[0] == "Primer"
+
+
+# ---------------------------------------------------------------- review view
+def test_sample_prints_a_review_table(tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out, "--sample", "5", "--seed", "7") == 0
+    printed = capsys.readouterr().out
+    assert "5 random row(s) of" in printed and "(--seed 7)" in printed
+    rows = rows_of(out)
+    assert main(["sample", str(out), "-n", "5", "--seed", "7"]) == 0
+    again = capsys.readouterr().out
+    # The same draw from the file as at the end of the build, with each row's category and
+    # section; the table wraps long text, so compare words.
+    assert again.split("(--seed 7)", 1)[1] == printed.split("(--seed 7)", 1)[1]
+    shown = [r for r in rows if r["output"].split()[0] in again]
+    assert shown and any(r["category"] in again for r in shown)
+    assert "Chapter" in again
+
+    assert main(["sample", str(out), "-n", "100", "--category", "comparison"]) == 0
+    only = capsys.readouterr().out
+    n = sum(r["category"] == "comparison" for r in rows)
+    assert f"{n} random row(s) of {len(rows)} in category comparison" in only
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "Q?", "response": "A."}\n')
+    assert main(["sample", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{bad}:1: ") and err.count("\n") == 1
+    assert main(["sample", str(tmp_path / "none.jsonl")]) == 2
 
 
 # ---------------------------------------------------------------- resume and atomicity
