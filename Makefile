@@ -12,8 +12,15 @@ PY := $(VENV)/bin/python
 PSYCH := $(VENV)/bin/psych
 STAMP := $(VENV)/.installed
 
-HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
-EXTRAS := train,dev$(if $(HAS_GPU),$(comma)gpu)
+# One hardware detector for the Makefile and the package (psych_plugin/configs/hardware.py: asks
+# nvidia-smi; system Python, no torch import, so `make` stays fast and works before setup).
+HAS_GPU := $(shell PYTHONPATH=. $(PYTHON) -m psych_plugin.configs.hardware 2>/dev/null)
+# The same extras with or without a GPU: nothing optional can break set-up. flash-attn is opt-in
+# (FLASH_ATTN=1): no wheel for torch 2.13, so it is built after torch without build isolation.
+EXTRAS := train,dev
+FLASH_ATTN ?=
+FLASH_ATTN_VERSION := 2.8.3
+FLASH_STAMP := $(if $(FLASH_ATTN),$(VENV)/.flash-attn)
 PRESET ?= $(if $(HAS_GPU),qwen3-1.7b-qlora,tiny-cpu)
 CONFIG ?= axolotl_configs/generated/$(PRESET).yml
 SET ?=
@@ -56,7 +63,8 @@ help:
 	@echo "  make eval      base vs tuned on the held-out eval file (table, JSON, Markdown, PNG)"
 	@echo "  make merge     merge the adapter into the base (Axolotl) and check the logits"
 	@echo "  make test      the whole test suite (unit + end-to-end through real Axolotl)"
-	@echo "  make setup     create .venv and install (re-installs only when pyproject.toml changes)"
+	@echo "  make setup     create .venv and install (re-installs only when pyproject.toml changes;"
+	@echo "                 FLASH_ATTN=1 also builds flash-attn, which train then uses)"
 	@echo "  make tiny      build the embedded tiny Qwen3 model and tokenizer (cached in .cache/)"
 	@echo "  make validate  validate the shipped datasets against schemas/alpaca.schema.json"
 	@echo "  make config    write $(CONFIG) from axolotl_configs/ (PRESET=$(PRESET))"
@@ -70,7 +78,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(VENV)/.flash-attn: $(STAMP)
+	@echo "== setup: flash-attn $(FLASH_ATTN_VERSION) built against the installed torch (needs nvcc; long)"
+	$(PY) -m pip install --disable-pip-version-check -q ninja packaging psutil wheel setuptools
+	MAX_JOBS=$${MAX_JOBS:-4} $(PY) -m pip install --disable-pip-version-check --no-build-isolation 'flash-attn==$(FLASH_ATTN_VERSION)'
+	touch $@
+
+setup: $(STAMP) $(FLASH_STAMP)
 
 tiny: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PSYCH) tiny
@@ -81,12 +95,12 @@ validate: $(STAMP)
 config: $(STAMP)
 	$(PSYCH) config $(PRESET) $(foreach s,$(SET),--set $(s)) -o $(CONFIG)
 
-train: $(STAMP)
+train: $(STAMP) $(FLASH_STAMP)
 	@if [ -z "$(HAS_GPU)" ]; then echo "== no CUDA GPU found: running the CPU demo (preset $(PRESET))"; \
 	  else echo "== CUDA GPU found: preset $(PRESET)"; fi
 	$(PSYCH) validate $(DATA)
 	$(if $(findstring tiny,$(PRESET)),$(PSYCH) tiny)
-	$(PSYCH) config $(PRESET) $(foreach s,$(SET),--set $(s)) -o $(CONFIG)
+	$(PSYCH) config $(PRESET) $(if $(FLASH_ATTN),--set attn_implementation=flash_attention_2) $(foreach s,$(SET),--set $(s)) -o $(CONFIG)
 	$(PSYCH) preflight $(CONFIG) $(if $(FORCE),--force)
 	$(LAUNCH) $(CONFIG)
 	$(PSYCH) trained $(CONFIG)

@@ -31,8 +31,18 @@ def cmd_config(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     code = _check_and_print(out, "text")
+    _print_attention(resolved.config)
     _print_memory_estimate(resolved.config)
     return code
+
+
+def _print_attention(cfg: dict) -> None:
+    """Which attention backend the run uses on this machine, and why (make train shows it)."""
+    from ..configs.hardware import describe_attention, has_cuda_gpu
+
+    impl = cfg.get("attn_implementation")
+    choice = describe_attention(impl, bool(cfg.get("sample_packing")), has_cuda_gpu())
+    print(f"attention: {choice.impl}: {choice.reason}")
 
 
 def _print_memory_estimate(cfg: dict) -> None:

@@ -33,16 +33,24 @@ class Hardware:
     cuda: bool
     flash_attn: bool
     bitsandbytes: bool
+    # Why torch cannot use the GPU the driver reports (a CPU-only torch build), else None.
+    torch_cuda_problem: str | None = None
 
     @classmethod
     def detect(cls) -> Hardware:
-        from .hardware import has_cuda_gpu
+        from .hardware import has_cuda_gpu, module_importable, torch_cuda_problem
 
         return cls(
             cuda=has_cuda_gpu(),
-            flash_attn=importlib.util.find_spec("flash_attn") is not None,
+            flash_attn=module_importable("flash_attn"),
             bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
+            torch_cuda_problem=torch_cuda_problem(),
         )
+
+    def has_module(self, name: str) -> bool:
+        from .hardware import module_importable
+
+        return self.flash_attn if name == "flash_attn" else module_importable(name)
 
 
 @contextlib.contextmanager
@@ -113,8 +121,13 @@ def _replacement(info: Any) -> str:
     return text.removeprefix("Use ").removesuffix(" instead.").strip("` ") if text else ""
 
 
-def _check_keys(cfg: dict[str, Any], fields: dict[str, Any], out: _Collector) -> None:
+def _check_keys(
+    cfg: dict[str, Any], fields: dict[str, Any], out: _Collector, plugin_failed: bool = False
+) -> None:
     names = sorted(fields)
+    # A plugin that did not import never merged its keys into the schema: its keys look unknown.
+    severity = "warning" if plugin_failed else "error"
+    maybe = " (or it belongs to the plugin that did not import)" if plugin_failed else ""
     for key in cfg:
         info = fields.get(key)
         if info is None:
@@ -123,43 +136,94 @@ def _check_keys(cfg: dict[str, Any], fields: dict[str, Any], out: _Collector) ->
             if guess:
                 target = fields[guess[0]]
                 hint = f"; did you mean `{_replacement(target) or guess[0]}`?"
-            out.add((key,), f"unknown key: Axolotl ignores it silently{hint}")
+            level, why = severity, maybe
+            if cfg[key] is None:  # an empty key sets nothing either way
+                level, why = "warning", " (it is empty)"
+            out.add((key,), f"unknown key: Axolotl ignores it silently{why}{hint}", level)
         elif info.deprecated:
             out.add((key,), f"deprecated: use `{_replacement(info)}`", "warning")
 
 
-def _check_dataset_keys(cfg: dict[str, Any], out: _Collector) -> None:
-    from axolotl.utils.schemas.datasets import SFTDataset
+def _known_keys(model: Any) -> set[str]:
+    return set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
 
-    known = set(SFTDataset.model_fields) | {
-        f.alias for f in SFTDataset.model_fields.values() if f.alias
-    }
+
+def dataset_model(cfg: dict[str, Any], section: str, entry: dict[str, Any]) -> Any:
+    """The pydantic model Axolotl 0.19 reads a dataset entry with; its dump (what the prompt
+    strategies see) drops every other key. `validate_config` forces it for `datasets` (by `rl`
+    and `type`); `test_datasets` go through the schema's union, which picks the best match."""
+    from axolotl.utils.schemas import datasets as m
+
+    if section == "datasets":
+        if cfg.get("rl") in ("dpo", "ipo", "simpo"):
+            return m.DPODataset
+        if cfg.get("rl") == "kto":
+            return m.KTODataset
+        if entry.get("type") == "_synthetic":
+            return m.SyntheticDataset
+        return m.SFTDataset
+    from axolotl.utils.schemas.config import AxolotlInputConfig
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        adapter = TypeAdapter(AxolotlInputConfig.model_fields[section].annotation)
+        return type(adapter.validate_python([entry])[0])
+    except ValidationError:
+        return None  # invalid: Axolotl's validator reports it
+
+
+def _check_dataset_keys(cfg: dict[str, Any], out: _Collector) -> None:
+    from axolotl.utils.schemas import datasets as m
+
+    models = (m.SFTDataset, m.DPODataset, m.KTODataset, m.StepwiseSupervisedDataset)
+    anywhere = set().union(*(_known_keys(model) for model in models))
     for section in ("datasets", "test_datasets"):
         for i, ds in enumerate(_list(cfg, section)):
             if not isinstance(ds, dict):
                 continue
+            model = dataset_model(cfg, section, ds)
+            known = _known_keys(model) if model else anywhere
             for key in ds:
-                if key not in known:
-                    guess = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
-                    hint = f"; did you mean `{guess[0]}`?" if guess else ""
-                    out.add((section, i, key), f"unknown dataset key: ignored{hint}")
+                if key in known:
+                    continue
+                if key in anywhere:
+                    # A real key of another dataset type, dropped by the model Axolotl picked.
+                    owner = next(x.__name__ for x in models if key in _known_keys(x))
+                    rl = f"rl: {cfg.get('rl')}" if cfg.get("rl") else "no rl"
+                    out.add(
+                        (section, i, key),
+                        f"a {owner} key, but Axolotl 0.19 reads this entry as "
+                        f"{model.__name__} ({rl}) and drops it: the prompt strategy never "
+                        "sees it and uses its default (harmless only if that is the value here)",
+                        "warning",
+                    )
+                    continue
+                guess = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+                hint = f"; did you mean `{guess[0]}`?" if guess else ""
+                out.add((section, i, key), f"unknown dataset key: ignored{hint}")
 
 
-def _check_axolotl_validation(cfg: dict[str, Any], out: _Collector) -> None:
+def _check_axolotl_validation(cfg: dict[str, Any], out: _Collector) -> dict[str, Any] | None:
+    """Run Axolotl's validator; its result (normalised keys, computed attention flags) or None."""
     from axolotl.utils.config import validate_config
     from axolotl.utils.dict import DictDefault
     from pydantic import ValidationError
 
     try:
         with quiet_logs():
-            validate_config(DictDefault(copy.deepcopy(cfg)))
+            return dict(validate_config(DictDefault(copy.deepcopy(cfg))))
     except ValidationError as e:
         for err in e.errors():
             loc = tuple(p for p in err["loc"] if p not in ("function-after", "function-before"))
             msg = err["msg"].removeprefix("Value error, ")
             out.add(loc if loc and loc[0] in cfg else (), f"Axolotl: {msg}")
+    except ImportError as e:
+        # The config is valid; this machine lacks a package it needs (Axolotl stops here too).
+        first = str(e).splitlines()[0]
+        out.add((), f"needs a package that is not installed here: {first}")
     except Exception as e:  # noqa: BLE001 - Axolotl's own validators crash on some bad types
         out.add((), f"Axolotl's validator failed on this config ({type(e).__name__}: {e})")
+    return None
 
 
 def _is_local(path: str) -> bool:
@@ -190,8 +254,6 @@ def _check_datasets(cfg: dict[str, Any], out: _Collector) -> None:
 
 
 def _check_conflicts(cfg: dict[str, Any], out: _Collector) -> None:
-    from axolotl.utils.schemas.enums import ATTN_IMPLS_SUPPORTING_PACKING, attn_impl_base
-
     evals = cfg.get("evals_per_epoch")
     holds_out = _num(cfg.get("val_set_size")) > 0 or bool(_list(cfg, "test_datasets"))
     no_eval = evals == 0 or cfg.get("eval_strategy") == "no"
@@ -203,17 +265,49 @@ def _check_conflicts(cfg: dict[str, Any], out: _Collector) -> None:
             f"{key} turns evaluation off while {what} holds data out: the eval "
             "split is never evaluated (and val_set_size data is never trained on)",
         )
-    if cfg.get("sample_packing"):
-        impl = cfg.get("attn_implementation")
-        if cfg.get("flash_attention") or cfg.get("flex_attention"):
-            impl = impl or "flash_attention_2"
-        if not impl or attn_impl_base(str(impl)) not in ATTN_IMPLS_SUPPORTING_PACKING:
-            out.add(
-                ("sample_packing",),
-                "sample_packing without an attention backend that "
-                f"isolates packed samples (attn_implementation: {impl}); samples would "
-                "attend across each other. Use flash_attention_2 (GPU) or sdpa",
-            )
+
+
+def _check_packing(cfg: dict[str, Any], validated: dict[str, Any] | None, out: _Collector) -> None:
+    """Packed rows must not attend to each other. Axolotl 0.19 decides by
+    `attn_decontaminates_packing`: varlen backends (flash, flex, ...) read the row boundaries
+    from position_ids; with sdpa/eager it drops the padding mask so transformers builds a
+    block-diagonal mask from position_ids (tests/e2e/test_packing.py measures both, and the
+    leak of an unset backend). Any other backend keeps the mask: rows see each other."""
+    from axolotl.utils.schemas.enums import (
+        ATTN_IMPLS_SUPPORTING_PACKING,
+        LEGACY_ATTN_FLAG_TO_IMPL,
+        attn_impl_base,
+    )
+
+    if not cfg.get("sample_packing"):
+        return
+    if validated is not None:
+        impl = validated.get("attn_implementation")
+        isolated = bool(validated.get("attn_decontaminates_packing"))
+    else:  # Axolotl's validator failed (reported): the same rule on the raw keys
+        impl = cfg.get("attn_implementation") or next(
+            (v for k, v in LEGACY_ATTN_FLAG_TO_IMPL.items() if cfg.get(k)), None
+        )
+        isolated = bool(impl) and (
+            attn_impl_base(str(impl)) in ATTN_IMPLS_SUPPORTING_PACKING or impl in ("sdpa", "eager")
+        )
+    if isolated:
+        return
+    if not impl:
+        out.add(
+            ("sample_packing",),
+            "sample_packing without attn_implementation: Axolotl keeps the padding mask, so "
+            "packed samples attend to each other; set attn_implementation: sdpa (any machine) "
+            "or flash_attention_2",
+        )
+        return
+    out.add(
+        ("sample_packing",),
+        f"Axolotl 0.19 does not list attn_implementation {impl!r} among the backends that "
+        "isolate packed samples (it keeps the padding mask and warns that samples may attend "
+        "across each other); sdpa and flash_attention_2 are known to isolate them",
+        "warning",
+    )
 
 
 def _offline_tokenizer(cfg: dict[str, Any]) -> Any:
@@ -338,18 +432,43 @@ def _check_hardware(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
         warn(
             "bf16", "bf16: true needs a CUDA GPU with bf16 support; none detected (use bf16: auto)"
         )
-    impl = str(cfg.get("attn_implementation") or "")
-    if impl.startswith("flash_attention") or cfg.get("flash_attention"):
-        key = "attn_implementation" if impl else "flash_attention"
-        if not hw.cuda:
-            warn(key, "flash attention needs a CUDA GPU; none detected")
-        elif not hw.flash_attn:
-            warn(key, "flash attention needs the flash-attn package (pip install -e '.[gpu]')")
+    if hw.torch_cuda_problem:
+        out.add((), hw.torch_cuda_problem)
+    _check_attention_package(cfg, hw, out)
     for key in ("load_in_4bit", "load_in_8bit"):
         if cfg.get(key) and not hw.bitsandbytes:
             warn(key, f"{key} needs bitsandbytes, which is not installed")
     if str(cfg.get("optimizer") or "").startswith("paged_") and not hw.cuda:
         warn("optimizer", "paged optimizers page to CUDA memory; none detected")
+
+
+def _check_attention_package(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
+    """An attention backend whose package is missing makes Axolotl fail at model load: an
+    error with the one-line fix. Backends that need a GPU only warn on a machine without one
+    (the config may be meant for another machine)."""
+    from axolotl.utils.schemas.enums import LEGACY_ATTN_FLAG_TO_IMPL
+
+    from .hardware import ATTN_INSTALL, attention_module
+
+    key = "attn_implementation"
+    impl = cfg.get(key)
+    if not impl:
+        key = next((k for k in LEGACY_ATTN_FLAG_TO_IMPL if cfg.get(k)), "")
+        impl = LEGACY_ATTN_FLAG_TO_IMPL.get(key)
+    if not isinstance(impl, str) or impl in ("sdpa", "eager", "flex_attention"):
+        return
+    gpu_only = impl.startswith(("flash_attention", "kernels-community/")) or impl == "sage"
+    if gpu_only and not hw.cuda:
+        out.add((key,), f"{impl} needs a CUDA GPU; none detected", "warning")
+        return
+    module = attention_module(impl)
+    if module and not hw.has_module(module):
+        fix = ATTN_INSTALL.get(module, f"pip install {module}")
+        out.add(
+            (key,),
+            f"{impl} needs the `{module}` package, which is not installed: {fix}; "
+            "or use attn_implementation: sdpa (no extra package, isolates packed rows)",
+        )
 
 
 def load_config_file(path: Path) -> tuple[str, dict[str, Any]]:
@@ -367,12 +486,14 @@ def check_config(path: Path, hardware: Hardware | None = None) -> list[Problem]:
     out = _Collector(path, text)
     hw = hardware or Hardware.detect()
     _load_plugins(cfg, out)
+    plugin_failed = any(p.field.startswith("plugins.") for p in out.problems)
     fields = _schema_fields()
+    validated = _check_axolotl_validation(cfg, out)
     checks = [
-        lambda: _check_keys(cfg, fields, out),
+        lambda: _check_keys(cfg, fields, out, plugin_failed),
         lambda: _check_dataset_keys(cfg, out),
-        lambda: _check_axolotl_validation(cfg, out),
         lambda: _check_conflicts(cfg, out),
+        lambda: _check_packing(cfg, validated, out),
         lambda: _check_lora_targets(cfg, out),
         lambda: _check_datasets(cfg, out),
         lambda: _check_over_length(cfg, out),

@@ -64,6 +64,13 @@ def _same_model(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
+def has_cuda() -> bool:
+    """The one hardware detector (configs.hardware, which the Makefile asks too)."""
+    from ..configs.hardware import has_cuda_gpu
+
+    return has_cuda_gpu()
+
+
 def prompt_settings(paths: RunPaths, use_adapter: bool) -> PromptSettings:
     saved = paths.adapter_dir / SETTINGS_FILE
     if saved.is_file():
@@ -71,12 +78,6 @@ def prompt_settings(paths: RunPaths, use_adapter: bool) -> PromptSettings:
     if use_adapter:
         raise UsageError(f"{saved}: missing; this adapter was not trained with psych_plugin")
     return PromptSettings.from_cfg(read_yaml(paths.config))
-
-
-def has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def load_model(
@@ -90,7 +91,13 @@ def load_model(
     if use_adapter:
         check_adapter(paths)
     settings = prompt_settings(paths, use_adapter)
+    from ..configs.hardware import torch_cuda_problem
+
+    # The one detector (the Makefile's too); a driver torch cannot use is an error, not CPU.
     cuda = has_cuda()
+    problem = torch_cuda_problem() if cuda else None
+    if problem:
+        raise UsageError(problem)
     if load_in_4bit and not cuda:
         raise UsageError("--load-in-4bit needs a CUDA GPU; none found (drop the flag on CPU)")
     four_bit = paths.load_in_4bit if load_in_4bit is None else load_in_4bit
