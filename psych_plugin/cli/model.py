@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,72 +45,130 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def parse_eval_files(specs: list[str] | None) -> dict[str, Path]:
+    """`--eval-file [NAME=]PATH` (repeatable) -> {name: path}; default: the shipped sets."""
+    from ..paths import EVAL_SETS, data_file
+
+    if not specs:
+        return {name: data_file(file) for name, file in EVAL_SETS.items()}
+    sets: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec).stem, spec
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not path:
+            raise UsageError(f"--eval-file {spec!r}: expected NAME=PATH or PATH")
+        if name in sets:
+            raise UsageError(f"--eval-file: the name {name!r} is given twice")
+        sets[name] = Path(path)
+    return sets
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     require("torch", "transformers", "peft", "rouge_score", what="psych eval")
     import json
+    import time
 
     from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
     from ..configs.templates import read_yaml
     from ..dataset.rows import load_rows
     from ..model.evaluate import evaluate, machine, write_report
-    from ..model.inference import load_model, run_paths
-    from ..paths import data_file, outputs_dir
+    from ..model.inference import has_cuda, load_model, run_paths
+    from ..paths import outputs_dir
+    from ..report import format_problem
 
     paths = run_paths(training_config(args))
-    eval_file = Path(args.eval_file) if args.eval_file else data_file("psychology_eval.jsonl")
-    loaded, errors = load_rows(eval_file)
-    if errors:
-        from ..report import format_problem
-
+    use_adapter = not args.no_adapter
+    rows_by_set: dict[str, tuple[Path, list[dict]]] = {}
+    bad = False
+    for name, file in parse_eval_files(args.eval_file).items():
+        if not file.is_file():
+            raise UsageError(f"{file}: no such eval file")
+        loaded, errors = load_rows(file)
         for problem in errors:
             print(format_problem(problem), file=sys.stderr)
+        bad = bad or bool(errors)
+        rows = [r.data for r in loaded]
+        rows_by_set[name] = (file, rows[: args.limit] if args.limit else rows)
+    if bad:
         return EXIT_PROBLEMS
-    rows = [r.data for r in loaded][: args.limit] if args.limit else [r.data for r in loaded]
-    model, tokenizer, settings = load_model(paths, not args.no_adapter)
+    mmlu_dir = Path(args.mmlu_dir) if args.mmlu_dir else None
+    run_mmlu = args.mmlu or mmlu_dir is not None
+    tasks = None
+    if run_mmlu:
+        require("lm_eval", what="psych eval --mmlu")
+        from ..model.mmlu import SUBJECTS, build_tasks
+
+        if mmlu_dir is not None and not mmlu_dir.is_dir():
+            raise UsageError(f"--mmlu-dir {mmlu_dir}: no such folder")
+        # Before the model loads: a missing CSV or an offline hub stops the run at once.
+        tasks = build_tasks(SUBJECTS, mmlu_dir, args.mmlu_shots)
+
+    model, tokenizer, settings = load_model(paths, use_adapter)
     cfg = read_yaml(paths.config)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("evaluating rows", total=len(rows))
-        result = evaluate(
+    console = Console()
+    result: dict[str, Any] = {"sets": {}}
+    started = time.monotonic()
+    with Progress(transient=True, console=console) as bar:
+        for name, (file, rows) in rows_by_set.items():
+            task = bar.add_task(f"{name}: evaluating rows", total=len(rows))
+            block = evaluate(
+                model,
+                tokenizer,
+                settings,
+                rows,
+                use_adapter=use_adapter,
+                batch_size=args.batch_size,
+                max_new_tokens=args.max_new_tokens,
+                sequence_len=int(cfg.get("sequence_len") or 2048),
+                progress=lambda n, task=task: bar.advance(task, n),
+            )
+            result["sets"][name] = {"file": str(file), "rows": len(rows), **block}
+    seconds = {"held_out": round(time.monotonic() - started, 1)}
+    records = None
+    if tasks is not None:
+        import lm_eval
+
+        from ..model.mmlu import evaluate_mmlu
+
+        started = time.monotonic()
+        batch = args.mmlu_batch_size or ("auto" if has_cuda() else args.batch_size)
+        summary, records = evaluate_mmlu(
             model,
             tokenizer,
-            settings,
-            rows,
-            use_adapter=not args.no_adapter,
-            batch_size=args.batch_size,
-            max_new_tokens=args.max_new_tokens,
-            sequence_len=int(cfg.get("sequence_len") or 2048),
-            progress=lambda n: bar.advance(task, n),
+            tasks,
+            use_adapter=use_adapter,
+            shots=args.mmlu_shots,
+            batch_size=batch,
+            limit=args.mmlu_limit,
         )
+        seconds["mmlu"] = round(time.monotonic() - started, 1)
+        result["mmlu"] = {
+            "harness_version": lm_eval.__version__,
+            "tasks": list(tasks),
+            "data": str(mmlu_dir) if mmlu_dir else "cais/mmlu (Hugging Face Hub)",
+            "shots": args.mmlu_shots,
+            "limit": args.mmlu_limit,
+            "batch_size": batch,
+            "chance": 0.25,
+            "subjects": summary,
+        }
     meta = {
         "base_model": paths.base_model,
         "adapter": str(paths.adapter_dir),
-        "eval_file": str(eval_file),
-        "rows": len(rows),
+        "use_adapter": use_adapter,
         "batch_size": args.batch_size,
         "max_new_tokens": args.max_new_tokens,
         "machine": machine(),
         "tiny": "tiny-qwen3" in paths.base_model,
         "do_sample": False,
+        "seconds": seconds,
     }
     out_dir = Path(args.output) if args.output else outputs_dir() / "eval" / paths.adapter_dir.name
-    written = write_report(out_dir, result, meta)
-    table = Table(title=f"{eval_file.name}: base vs base + adapter")
-    for col in ("category", "rows", "base loss", "tuned loss", "base ROUGE-L", "tuned ROUGE-L"):
-        table.add_column(col, justify="left" if col == "category" else "right")
-    for cat, b in result["base"].items():
-        t = result.get("tuned", {}).get(cat, {})
-        table.add_row(
-            cat,
-            str(b["rows"]),
-            f"{b['loss']:.4f}",
-            f"{t.get('loss', float('nan')):.4f}",
-            f"{b['rouge_l']:.3f}",
-            f"{t.get('rouge_l', float('nan')):.3f}",
-        )
-    Console().print(table)
+    written = write_report(out_dir, result, meta, records)
+    print_eval_tables(console, result)
     if meta["tiny"]:
         print(
             "Note: the tiny model has random weights: these figures show the pipeline learns, "
@@ -117,8 +176,54 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     print("wrote: " + ", ".join(str(p) for p in written))
     if args.format == "json":
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps({"meta": meta, **result}, indent=2, ensure_ascii=False))
     return EXIT_OK
+
+
+def print_eval_tables(console: Any, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    nan = float("nan")
+    for name, block in result["sets"].items():
+        table = Table(title=f"{name} ({Path(block['file']).name}): base vs base + adapter")
+        for col in ("category", "rows", "base loss", "tuned loss", "base ROUGE-L", "tuned ROUGE-L"):
+            table.add_column(col, justify="left" if col == "category" else "right")
+        for cat, b in block["base"].items():
+            t = block.get("tuned", {}).get(cat, {})
+            table.add_row(
+                cat,
+                str(b["rows"]),
+                f"{b['loss']:.4f}",
+                f"{t.get('loss', nan):.4f}",
+                f"{b['rouge_l']:.3f}",
+                f"{t.get('rouge_l', nan):.3f}",
+            )
+        console.print(table)
+    if "mmlu" not in result:
+        return
+    mmlu = result["mmlu"]
+    table = Table(title=f"MMLU, {mmlu['shots']}-shot (lm-evaluation-harness): accuracy, 95% CI")
+    for col in ("subject", "questions", "chance", "majority letter", "base", "tuned", "change"):
+        table.add_column(col, justify="left" if col == "subject" else "right")
+
+    def acc(m: dict[str, Any] | None) -> str:
+        if not m:
+            return "-"
+        lo, hi = m["ci95"]
+        return f"{100 * m['accuracy']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+    for subject, s in mmlu["subjects"].items():
+        p = s.get("paired")
+        table.add_row(
+            subject,
+            str(s["questions"]),
+            f"{100 * s['chance']:.0f}%",
+            f"{s['majority_letter']}: {100 * s['majority_share']:.1f}%",
+            acc(s.get("base")),
+            acc(s.get("tuned")),
+            f"{100 * p['change']:+.1f} pts (McNemar p={p['mcnemar_p']:.3g})" if p else "-",
+        )
+    console.print(table)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -150,6 +255,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("infer", help="answer a question with the trained adapter")
     p.add_argument("question", nargs="?", metavar="QUESTION")
@@ -168,15 +283,50 @@ def add_parsers(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_infer)
 
-    p = sub.add_parser("eval", help="base vs base + adapter on the held-out rows")
+    p = sub.add_parser(
+        "eval", help="base vs base + adapter on the held-out sets, and MMLU psychology (--mmlu)"
+    )
     p.add_argument("--config", help="training YAML (default: the generated default preset)")
-    p.add_argument("--eval-file", help="JSONL rows (default: data/psychology_eval.jsonl)")
-    p.add_argument("--limit", type=int, help="only the first N rows")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument(
+        "--eval-file",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="a held-out JSONL set (repeatable; default: the shipped paraphrase and unseen sets)",
+    )
+    p.add_argument("--limit", type=positive_int, help="only the first N rows of each set")
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--no-adapter", action="store_true", help="evaluate the base model only")
     p.add_argument("-o", "--output", help="report folder (default: outputs/eval/RUN)")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--mmlu",
+        action="store_true",
+        help="also MMLU high-school and professional psychology through lm-evaluation-harness "
+        "(data: the hub's cais/mmlu, or --mmlu-dir)",
+    )
+    p.add_argument(
+        "--mmlu-dir",
+        metavar="DIR",
+        help="offline MMLU data: the official CSVs (SUBJECT_dev.csv, SUBJECT_test.csv); "
+        "implies --mmlu",
+    )
+    p.add_argument(
+        "--mmlu-shots",
+        type=int,
+        choices=range(6),
+        default=5,
+        metavar="{0..5}",
+        help="few-shot examples from the dev split (default 5, as MMLU reports; 0: zero-shot)",
+    )
+    p.add_argument(
+        "--mmlu-limit", type=positive_int, help="only the first N questions of each subject"
+    )
+    p.add_argument(
+        "--mmlu-batch-size",
+        type=positive_int,
+        help="lm_eval batch size (default: auto on a GPU, else --batch-size)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("merge", help="merge the adapter with Axolotl, then check the logits")

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import MINI, REPO, run_psych
+from tests.conftest import FIXTURES, MINI, REPO, run_psych
+
+MMLU_DIR = FIXTURES / "mmlu"
 
 pytestmark = pytest.mark.slow
 
@@ -90,16 +92,24 @@ def test_merge_matches_base_plus_adapter(trained_run: Path):
 
 def test_eval_writes_consistent_reports_and_tuned_beats_base(trained_run: Path, tmp_path: Path):
     out = tmp_path / "eval"
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(MINI.read_text().splitlines(keepends=True)[:4]))
     done = run_psych(
         "eval",
         "--config",
         str(trained_run),
         "--eval-file",
-        str(MINI),
+        f"seen={MINI}",
+        "--eval-file",
+        str(other),
         "--max-new-tokens",
         "8",
         "--batch-size",
         "4",
+        "--mmlu-dir",
+        str(MMLU_DIR),
+        "--mmlu-shots",
+        "2",
         "-o",
         str(out),
         timeout=600,
@@ -108,8 +118,10 @@ def test_eval_writes_consistent_reports_and_tuned_beats_base(trained_run: Path, 
     data = json.loads((out / "eval.json").read_text())
     report = (out / "report.md").read_text()
     assert (out / "chart.png").read_bytes().startswith(b"\x89PNG")
-    base, tuned = data["base"]["overall"], data["tuned"]["overall"]
-    assert base["rows"] == tuned["rows"] == 12
+    assert list(data["sets"]) == ["seen", "other"]
+    seen = data["sets"]["seen"]
+    base, tuned = seen["base"]["overall"], seen["tuned"]["overall"]
+    assert base["rows"] == tuned["rows"] == 12 and data["sets"]["other"]["rows"] == 4
     # The pipeline learns: on its own training rows the tuned model's answer loss is lower.
     assert tuned["loss"] < base["loss"]
     assert f"| overall | 12 | {base['loss']:.4f} |" in report
@@ -117,3 +129,43 @@ def test_eval_writes_consistent_reports_and_tuned_beats_base(trained_run: Path, 
     assert "say nothing about the quality" in report.replace("\n> ", " ")
     assert "overall" in done.stdout and "eval.json" in done.stdout
     assert data["meta"]["do_sample"] is False
+
+    mmlu = data["mmlu"]
+    assert mmlu["shots"] == 2 and mmlu["data"] == str(MMLU_DIR)
+    assert mmlu["tasks"] == ["mmlu_high_school_psychology", "mmlu_professional_psychology"]
+    lines = [json.loads(x) for x in (out / "mmlu_questions.jsonl").read_text().splitlines()]
+    assert len(lines) == 16
+    for subject, block in mmlu["subjects"].items():
+        answers = [r["answer"] for r in lines if r["subject"] == subject]
+        letter = max("ABCD", key=answers.count)
+        assert block["majority_letter"] == letter
+        assert block["majority_share"] == round(answers.count(letter) / 8, 4)
+        for name in ("base", "tuned"):
+            correct = sum(r[name]["correct"] for r in lines if r["subject"] == subject)
+            assert block[name]["correct"] == correct
+            assert f"{100 * block[name]['accuracy']:.1f}%" in report
+        assert f"| {subject} | 8 | 25.0% | {letter}: " in report
+        assert "gained" in block["paired"]
+    # The trained adapter moves the letters' log-likelihoods.
+    assert any(r["base"]["logliks"] != r["tuned"]["logliks"] for r in lines)
+    assert "MMLU, 2-shot" in done.stdout and "McNemar" in done.stdout
+
+
+def test_eval_stops_before_loading_on_bad_input(trained_run: Path, tmp_path: Path):
+    bad = tmp_path / "mmlu"
+    bad.mkdir()
+    for f in MMLU_DIR.glob("*.csv"):
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "high_school_psychology_test.csv").write_text("Q?,a,b,c,d,Z\n")
+    cfg = ["--config", str(trained_run), "--eval-file", f"seen={MINI}"]
+    done = run_psych("eval", *cfg, "--mmlu-dir", str(bad))
+    assert done.returncode == 2, done.stderr
+    assert "high_school_psychology_test.csv:1: answer: 'Z'" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+    done = run_psych("eval", *cfg, "--mmlu")  # offline, and no cached copy
+    assert done.returncode == 2 and "--mmlu-dir DIR" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+    done = run_psych("eval", "--config", str(trained_run), "--eval-file", "x=missing.jsonl")
+    assert done.returncode == 2 and "missing.jsonl: no such eval file" in done.stderr
