@@ -245,3 +245,13 @@ def test_stats_card_without_markers_is_a_usage_error(tmp_path, capsys):
     card.write_text("# no markers\n")
     assert main(["stats", str(EVAL_DATA), "--update", str(card), "--check"]) == 2
     assert "no `<!-- psych stats: start" in capsys.readouterr().err
+
+
+def test_memory_estimate_without_intermediate_size():
+    # GPT-2 names its MLP width n_inner (None: 4 x hidden); the estimate falls back to that.
+    gpt2 = {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 2, "vocab_size": 100}
+    gpt2.update(n_positions=128, bos_token_id=0, eos_token_id=0)
+    cfg = {"micro_batch_size": 1, "sequence_len": 16, "adapter": "lora", "bf16": True}
+    parts = estimate_memory(cfg, gpt2).parts
+    assert parts["activations (16 tokens/micro-batch)"] == 2 * 16 * (10 * 64 + 3 * 256) * 2
+    assert parts["logits + grad (fp32)"] == 16 * 100 * 8
