@@ -60,7 +60,8 @@ help:
 	@echo "                 FORCE=1 retrains over a finished run, NUM_GPUS=N [NUM_NODES NODE_RANK"
 	@echo "                 MASTER_ADDR MASTER_PORT] launches through accelerate)"
 	@echo "  make infer PROMPT='...'  answer a question with the trained adapter"
-	@echo "  make eval      base vs tuned on the held-out eval file (table, JSON, Markdown, PNG)"
+	@echo "  make eval      base vs tuned on the paraphrase and unseen held-out sets and MMLU"
+	@echo "                 psychology (MMLU_DIR=DIR: offline CSVs; MMLU=0 skips it); JSON, Markdown, PNG"
 	@echo "  make merge     merge the adapter into the base (Axolotl) and check the logits"
 	@echo "  make test      the whole test suite (unit + end-to-end through real Axolotl)"
 	@echo "  make setup     create .venv and install (re-installs only when pyproject.toml changes;"
@@ -108,8 +109,12 @@ train: $(STAMP) $(FLASH_STAMP)
 infer: $(STAMP)
 	$(PSYCH) infer --config $(CONFIG) "$(PROMPT)"
 
+# MMLU psychology runs with the held-out sets (MMLU=0 skips it); its data comes from the hub
+# (cais/mmlu), or offline from MMLU_DIR, a folder of the official CSVs.
+MMLU ?= 1
+MMLU_DIR ?=
 eval: $(STAMP)
-	$(PSYCH) eval --config $(CONFIG)
+	$(PSYCH) eval --config $(CONFIG) $(if $(filter-out 0,$(MMLU)),$(if $(MMLU_DIR),--mmlu-dir $(MMLU_DIR),--mmlu))
 
 merge: $(STAMP)
 	$(PSYCH) merge --config $(CONFIG)
