@@ -405,7 +405,9 @@ def test_llm_timeouts_and_http_errors_are_retried_then_skipped(tmp_path, capsys,
 
     def script(passage: str, category: str, attempt: int) -> Reply | None:
         if category == "definition" and attempt == 1:
-            time.sleep(1.0)  # longer than --timeout: retried
+            # Far longer than --timeout; the timeout itself is generous, so that a slow reply
+            # on a loaded machine is never mistaken for this one.
+            time.sleep(12.0)
         if category == "theory":
             return 500, ""
         return None
@@ -420,7 +422,7 @@ def test_llm_timeouts_and_http_errors_are_retried_then_skipped(tmp_path, capsys,
         "--model",
         "m",
         "--timeout",
-        "0.3",
+        "3",
         "--retries",
         "1",
     )
