@@ -8,7 +8,10 @@ none is available". The generated launch command is tested instead.
 
 from __future__ import annotations
 
+import os
 import subprocess
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -55,3 +58,36 @@ def test_force_replaces_a_finished_run():
     assert "psych preflight axolotl_configs/generated/tiny-cpu.yml --force" in dry_run(
         "PRESET=tiny-cpu", "FORCE=1"
     )
+
+
+def fake_nvidia_smi(tmp_path, stdout: str, code: int) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "nvidia-smi"
+    tool.write_text(f"#!/bin/sh\nprintf '%s' '{stdout}'\nexit {code}\n")
+    tool.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize(
+    ("stdout", "code", "preset"),
+    [
+        ("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n", 0, "qwen3-1.7b-qlora"),
+        ("", 9, "tiny-cpu"),  # a driver without a device
+    ],
+)
+def test_default_preset_follows_the_gpu(tmp_path, stdout, code, preset):
+    """No PRESET given: the CUDA GPU (as nvidia-smi reports it) picks the preset."""
+    done = subprocess.run(
+        ["make", "-n", "train"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=fake_nvidia_smi(tmp_path, stdout, code),
+    )
+    out = done.stdout
+    assert f"psych config {preset} " in out
+    assert f"-m axolotl.cli.train axolotl_configs/generated/{preset}.yml" in out
+    assert f"psych trained axolotl_configs/generated/{preset}.yml" in out
+    assert ("psych tiny" in out) == (preset == "tiny-cpu")
