@@ -25,16 +25,19 @@ PRESET ?= $(if $(HAS_GPU),qwen3-1.7b-qlora,tiny-cpu)
 CONFIG ?= axolotl_configs/generated/$(PRESET).yml
 SET ?=
 FORCE ?=
-# Several GPUs / machines: accelerate launches one process per GPU (DeepSpeed or FSDP presets).
+# Several processes / machines: accelerate (torchrun) launches NPROC processes on each of
+# NUM_NODES machines: one per GPU, or on a CPU-only machine gloo processes sharing its cores (the
+# plugin adapts Axolotl for that). NUM_GPUS is the same knob under its older name.
 NUM_GPUS ?= 1
+NPROC ?= $(NUM_GPUS)
 NUM_NODES ?= 1
 NODE_RANK ?= 0
 MASTER_ADDR ?= 127.0.0.1
 MASTER_PORT ?= 29500
-ifeq ($(NUM_GPUS)$(NUM_NODES),11)
+ifeq ($(NPROC)$(NUM_NODES),11)
 LAUNCH := $(PY) -m axolotl.cli.train
 else
-LAUNCH := $(VENV)/bin/accelerate launch --multi_gpu --num_processes $(shell echo $$(( $(NUM_GPUS) * $(NUM_NODES) ))) \
+LAUNCH := $(VENV)/bin/accelerate launch --multi_gpu --num_processes $(shell echo $$(( $(NPROC) * $(NUM_NODES) ))) \
   --num_machines $(NUM_NODES) --machine_rank $(NODE_RANK) \
   --main_process_ip $(MASTER_ADDR) --main_process_port $(MASTER_PORT) -m axolotl.cli.train
 endif
@@ -57,8 +60,9 @@ help:
 	@echo
 	@echo "  make train     train: QLoRA on Qwen3-1.7B with a CUDA GPU, else the CPU demo on the"
 	@echo "                 embedded tiny model (PRESET=... picks another, SET='k=v ...' overrides,"
-	@echo "                 FORCE=1 retrains over a finished run, NUM_GPUS=N [NUM_NODES NODE_RANK"
-	@echo "                 MASTER_ADDR MASTER_PORT] launches through accelerate)"
+	@echo "                 FORCE=1 retrains over a finished run, NPROC=N (alias NUM_GPUS) [NUM_NODES"
+	@echo "                 NODE_RANK MASTER_ADDR MASTER_PORT] launches N processes per machine"
+	@echo "                 through accelerate: GPUs, or gloo on a CPU)"
 	@echo "  make infer PROMPT='...'  answer a question with the trained adapter"
 	@echo "  make eval      base vs tuned on the paraphrase and unseen held-out sets and MMLU"
 	@echo "                 psychology (MMLU_DIR=DIR: offline CSVs; MMLU=0 skips it); JSON, Markdown, PNG"
@@ -102,9 +106,9 @@ train: $(STAMP) $(FLASH_STAMP)
 	$(PSYCH) validate $(DATA)
 	$(if $(findstring tiny,$(PRESET)),$(PSYCH) tiny)
 	$(PSYCH) config $(PRESET) $(if $(FLASH_ATTN),--set attn_implementation=flash_attention_2) $(foreach s,$(SET),--set $(s)) -o $(CONFIG)
-	$(PSYCH) preflight $(CONFIG) $(if $(FORCE),--force)
+	$(PSYCH) preflight $(CONFIG) $(if $(FORCE),--force) $(if $(filter-out 0,$(NODE_RANK)),--node-rank $(NODE_RANK))
 	$(LAUNCH) $(CONFIG)
-	$(PSYCH) trained $(CONFIG)
+	$(if $(filter-out 0,$(NODE_RANK)),echo "== node $(NODE_RANK) done: node 0 writes the adapter",$(PSYCH) trained $(CONFIG))
 
 infer: $(STAMP)
 	$(PSYCH) infer --config $(CONFIG) "$(PROMPT)"

@@ -19,3 +19,15 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_if_changed(path: Path, text: str) -> bool:
+    """Write atomically unless the file already holds exactly `text`; returns whether it wrote.
+    Hooks that run more than once (or on a resumed run) then leave one unchanged file."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    write_text_atomic(path, text)
+    return True

@@ -127,11 +127,14 @@ def cmd_trained(args: argparse.Namespace) -> int:
 def cmd_preflight(args: argparse.Namespace) -> int:
     from ..configs.preflight import preflight
 
-    result = preflight(Path(args.config), force=args.force)
+    result = preflight(Path(args.config), force=args.force, node_rank=args.node_rank)
     if result.moved_aside:
         print(f"psych preflight: --force: removed the previous run in {result.output_dir}")
     if result.resume_from:
         print(f"psych preflight: resuming the interrupted run from {result.resume_from}")
+    if result.changed:
+        changes = "; ".join(result.changed)
+        print(f"psych preflight: --force: resuming with a changed config: {changes}")
     return EXIT_OK
 
 
@@ -166,7 +169,18 @@ def add_parsers(sub: Any) -> None:
         help="before training: writable output, disk space, finished-run protection, resume",
     )
     p.add_argument("config")
-    p.add_argument("--force", action="store_true", help="replace a finished run")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a finished run; resume an interrupted one although its config changed",
+    )
+    p.add_argument(
+        "--node-rank",
+        type=int,
+        default=0,
+        metavar="N",
+        help="this machine's rank in a multi-node job (>0: only writability and disk checks)",
+    )
     p.set_defaults(func=cmd_preflight)
     p = sub.add_parser("tiny", help="build (or find cached) the embedded tiny Qwen3 model")
     p.set_defaults(func=cmd_tiny)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text_if_changed
 from ..dataset.lint import lint
 from .prompts import SETTINGS_FILE, PromptSettings, system_message
 
@@ -72,7 +72,5 @@ def write_model_card(out: Path, cfg: Any, settings: PromptSettings, trainer: Any
         "",
     ]
     path = out / "README.md"
-    tmp = out / ".README.md.tmp"
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_if_changed(path, "\n".join(lines))
     return path

@@ -3,12 +3,15 @@ from dataset/validate.py, the model card from model_card.py."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from axolotl.integrations.base import BasePlugin
 
+from ..atomic import write_text_if_changed
+from ..configs.preflight import RUN_CONFIG_FILE
 from ..dataset.validate import validate_file
 from ..report import format_problem
 from .model_card import write_model_card
@@ -27,10 +30,48 @@ def _local_dataset_files(cfg: Any) -> list[Path]:
     return files
 
 
+def is_main_process() -> bool:
+    """Global rank 0 (torchrun/accelerate set RANK; a single process has none). Only it writes
+    files, like the Trainer, which saves the adapter on global rank 0 only."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def save_run_config(out: Path, cfg: Any) -> Path | None:
+    """Keep the YAML this run trains with next to its checkpoints (RUN_CONFIG_FILE)."""
+    source = cfg.get("axolotl_config_path")
+    if not source or not Path(source).is_file():
+        return None
+    path = out / RUN_CONFIG_FILE
+    write_text_if_changed(path, Path(source).read_text(encoding="utf-8"))
+    return path
+
+
+def multiprocess_on_cpu(cfg: Any) -> bool:
+    """Several processes without an accelerator (gloo): make Axolotl and transformers agree.
+
+    Two things stop a CPU run under `accelerate launch` in Axolotl 0.19, both fixed here and
+    nowhere else (a GPU run is left untouched; returns whether anything changed):
+    - normalize_config sets device_map = {"": LOCAL_RANK} whenever world_size > 1, which
+      transformers reads as an accelerator index ("Cannot access accelerator device when none is
+      available"): each rank's model goes to the CPU instead.
+    - transformers' TrainingArguments picks gloo DDP (MULTI_CPU) only when ACCELERATE_USE_CPU is
+      set; otherwise every rank trains on its own, unsynchronised ("parallel_mode !=
+      ParallelMode.DISTRIBUTED").
+    """
+    if (cfg.get("world_size") or 1) <= 1 or cfg.get("device") != "cpu":
+        return False
+    device_map = cfg.get("device_map")
+    if isinstance(device_map, dict) and all(isinstance(v, int) for v in device_map.values()):
+        cfg["device_map"] = {"": "cpu"}
+    os.environ["ACCELERATE_USE_CPU"] = "true"
+    return True
+
+
 class PsychologyPlugin(BasePlugin):
     def __init__(self) -> None:
         super().__init__()
         self._trainer: Any = None
+        self._trained = False
 
     def get_input_args(self) -> str:
         return "psych_plugin.integration.args.PsychologyArgs"
@@ -40,30 +81,47 @@ class PsychologyPlugin(BasePlugin):
         if cfg.get("psych_validate_datasets") is False:
             return
         failed = False
+        loud = is_main_process()  # every rank stops; one reports
         for path in _local_dataset_files(cfg):
             report = validate_file(path, max_errors=50)
             for problem in report.problems:
-                if problem.severity == "error":
+                if problem.severity == "error" and loud:
                     print(format_problem(problem), file=sys.stderr)
             failed |= report.errors > 0
         if failed:
-            print(
-                "psych_plugin: dataset validation failed; fix the rows above "
-                "(psych validate PATH shows them all)",
-                file=sys.stderr,
-            )
+            if loud:
+                print(
+                    "psych_plugin: dataset validation failed; fix the rows above "
+                    "(psych validate PATH shows them all)",
+                    file=sys.stderr,
+                )
             raise SystemExit(1)
+
+    def load_datasets(self, cfg: Any, preprocess: bool = False) -> None:
+        # The first hook Axolotl calls after normalize_config and before the model loader reads
+        # cfg.device_map (pre_model_load comes too late: the loader has copied it already).
+        multiprocess_on_cpu(cfg)
+        return None  # Axolotl loads the datasets itself
 
     def post_trainer_create(self, cfg: Any, trainer: Any) -> None:
         self._trainer = trainer
-        # Saved before training, so even a killed run's folder can rebuild the prompt.
+        if not is_main_process():
+            return
+        # Saved before training, so even a killed run's folder can rebuild the prompt, and a
+        # resumed run can be compared with the config it continues (psych preflight).
         out = Path(cfg.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
         PromptSettings.from_cfg(cfg).save(out)
+        save_run_config(out, cfg)
 
     def post_train(self, cfg: Any, model: Any) -> None:
+        # Axolotl 0.19 calls this twice (after trainer.train(), and after saving the model and
+        # its own model card); the card is written once, in post_train_unload, after both.
+        self._trained = True
+
+    def post_train_unload(self, cfg: Any) -> None:
+        if not self._trained or not is_main_process():
+            return
         out = Path(cfg.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
         settings = PromptSettings.from_cfg(cfg)
         settings.save(out)
         write_model_card(out, cfg, settings, self._trainer)

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..atomic import write_text_if_changed
+
 Style = Literal["chat", "alpaca"]
 STYLES: tuple[str, ...] = ("chat", "alpaca")
 SETTINGS_FILE = "psych_prompt.json"  # written next to the adapter; read by infer/eval
@@ -75,9 +77,8 @@ class PromptSettings:
 
     def save(self, folder: Path) -> Path:
         path = folder / SETTINGS_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", "utf-8")
-        tmp.replace(path)
+        # A uniquely named temporary file, and no write at all when nothing changed.
+        write_text_if_changed(path, json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
         return path
 
     @classmethod
