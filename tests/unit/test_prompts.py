@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from psych_plugin.prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
 from psych_plugin.integration.prompts import PromptSettings, render_prompt, render_row, user_message
+from psych_plugin.prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
 
 ROWS = [
     {
@@ -110,3 +110,47 @@ def test_settings_round_trip(tmp_path):
     settings = PromptSettings(style="alpaca", system_prompt="S", use_category_prompts=True)
     settings.save(tmp_path)
     assert PromptSettings.load(tmp_path) == settings
+
+
+def test_prompt_round_trip_plugin_file_infer(tmp_path, tiny_model, tiny_tokenizer):
+    """Training's prompt (the plugin's strategy, from the YAML's psych_* keys) is saved by the
+    plugin next to the adapter, and `psych infer` rebuilds exactly it from that file, even when
+    the YAML has changed since."""
+    import yaml
+    from axolotl.utils.dict import DictDefault
+
+    from psych_plugin import PsychologyPlugin
+    from psych_plugin.model.inference import prompt_settings, run_paths
+    from psych_plugin.prompt_strategy import load
+
+    out = tmp_path / "run"
+    keys = {
+        "psych_prompt_style": "chat",
+        "psych_system_prompt": "You teach psychology.",
+        "psych_category_prompts": True,
+        "psych_category_system_prompts": {"theory": "Name the theorist first."},
+    }
+    train_cfg = DictDefault(
+        {"base_model": str(tiny_model), "output_dir": str(out), "sequence_len": 512, **keys}
+    )
+    out.mkdir()
+    PsychologyPlugin().post_trainer_create(train_cfg, None)
+
+    row = {"instruction": "Explain attachment theory.", "input": "Bowlby", "output": "It..."}
+    row["category"] = "theory"
+    tokens = load(tiny_tokenizer, train_cfg).tokenize_prompt(
+        {k: [row[k]] for k in ("instruction", "input", "output", "category")}
+    )
+    ids, labels = tokens["input_ids"][0], tokens["labels"][0]
+    trained_prompt = tiny_tokenizer.decode(ids[: labels.index(next(t for t in labels if t >= 0))])
+    assert "You teach psychology.\nName the theorist first." in trained_prompt
+
+    # The YAML changed after training (another style): infer still uses the saved settings.
+    yml = tmp_path / "c.yml"
+    yml.write_text(
+        yaml.safe_dump({"base_model": str(tiny_model), "output_dir": str(out)})
+        + "psych_prompt_style: alpaca\n"
+    )
+    settings = prompt_settings(run_paths(yml), use_adapter=False)
+    rebuilt = render_prompt(settings, tiny_tokenizer, row["instruction"], row["input"], "theory")
+    assert rebuilt == trained_prompt
