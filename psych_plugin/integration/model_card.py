@@ -7,6 +7,7 @@ from typing import Any
 
 from ..atomic import write_text_if_changed
 from ..dataset.lint import lint
+from ..paths import resolve
 from .prompts import SETTINGS_FILE, PromptSettings, system_message
 
 
@@ -25,7 +26,12 @@ def training_figures(trainer: Any) -> dict[str, Any]:
 
 
 def write_model_card(out: Path, cfg: Any, settings: PromptSettings, trainer: Any) -> Path:
-    paths = [Path(d["path"]) for d in cfg.get("datasets") or [] if Path(d["path"]).is_file()]
+    # Axolotl reads a relative dataset path from the working directory of the training run; the
+    # card records where that was, so it stays true wherever the adapter folder is read later.
+    given = [str(d["path"]) for d in cfg.get("datasets") or []]
+    resolved = [resolve(p, Path.cwd()) for p in given]
+    paths = [p for p in resolved if p.is_file()]
+    remote = [g for g, p in zip(given, resolved, strict=True) if not p.is_file()]
     stats = lint(paths).stats if paths else {"rows": 0, "categories": {}}
     rows, categories = stats["rows"], stats["categories"]
     figures = training_figures(trainer)
@@ -56,6 +62,11 @@ def write_model_card(out: Path, cfg: Any, settings: PromptSettings, trainer: Any
         "## Data",
         "",
         f"- files: {', '.join(f'`{p}`' for p in paths) or '(none local)'}",
+        *(
+            [f"- not local files (not counted): {', '.join(f'`{p}`' for p in remote)}"]
+            if remote
+            else []
+        ),
         f"- rows: {rows}",
         "",
         "| category | rows |",

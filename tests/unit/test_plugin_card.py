@@ -101,3 +101,29 @@ def test_chat_card_shows_the_system_prompt(tmp_path):
     run_hooks(cfg, fake_trainer(3))
     card = (Path(cfg.output_dir) / "README.md").read_text()
     assert "System prompt:\n\n```\nBe brief.\n```" in card and "Preamble:" not in card
+
+
+def test_card_resolves_relative_dataset_paths_like_axolotl(tmp_path, monkeypatch):
+    """A relative `path` is read from the training run's working directory (as Axolotl reads
+    it); the card names the absolute file, so it stays true when read from anywhere."""
+    run_dir = tmp_path / "project"
+    (run_dir / "data").mkdir(parents=True)
+    (run_dir / "data" / "rows.jsonl").write_text(MINI.read_text())
+    monkeypatch.chdir(run_dir)
+    cfg = make_cfg(tmp_path, "data/rows.jsonl")
+    cfg["datasets"].append({"path": "someone/hub-dataset", "type": "alpaca"})
+    run_hooks(cfg, None)
+    card = (Path(cfg.output_dir) / "README.md").read_text()
+    rows = sum(1 for line in MINI.read_text().splitlines() if line.strip())
+    assert f"- files: `{run_dir / 'data' / 'rows.jsonl'}`" in card
+    assert "- not local files (not counted): `someone/hub-dataset`" in card
+    assert f"- rows: {rows}" in card
+    # From another directory the same relative path names nothing: Axolotl would not find it
+    # either, and the card says so instead of counting the wrong file.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run_hooks(cfg, None)
+    card = (Path(cfg.output_dir) / "README.md").read_text()
+    assert "- files: (none local)" in card and "- rows: 0" in card
+    assert "`data/rows.jsonl`, `someone/hub-dataset`" in card
