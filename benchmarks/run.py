@@ -4,6 +4,8 @@
 2. Preprocessing: our prompt strategy vs Axolotl's built-in `alpaca` type, 20,000 rows, same
    tokenizer, through Axolotl's own TokenizedPromptDataset (one process).
 3. CPU training of the tiny model through `axolotl.cli.train`: QLoRA (the preset) vs LoRA.
+4. `psych build-dataset`, rule path: MB/s of book text and rows/s, against reading and splitting
+   the book alone (BENCH_BOOK=path for another book than the fixture, repeated to ~1 MB).
 
 
 Generates a 200,000-row JSONL of realistic lengths (fixed seed, cached under benchmarks/.data/)
@@ -259,7 +261,7 @@ def print_table(title: str, unit: str, results: dict[str, float], baseline: str)
 
 
 def main() -> int:
-    only = os.environ.get("BENCH_ONLY", "validate,preprocess,train").split(",")
+    only = os.environ.get("BENCH_ONLY", "validate,preprocess,train,book").split(",")
     # (benchmark, contender, throughput, unit, baseline name): one summary table at the end.
     summary: list[tuple[str, str, float, str, str]] = []
 
@@ -288,6 +290,9 @@ def main() -> int:
             "tiny LoRA (16-bit base)",
         )
         record("CPU training (tiny)", "steps/s", results, "tiny LoRA (16-bit base)")
+
+    if "book" in only:
+        record("build-dataset rules", "MB/s", bench_book(), "read + split only")
 
     rates = {(b, n): r for b, n, r, _, _ in summary}
     print("\nAll benchmarks (ratios against the baseline measured in the same run)")
@@ -343,6 +348,66 @@ def bench_validation() -> dict[str, float]:
         print(f"{name:<28}{rate:>12,.0f}{rate / bare:>15.2f}{rate / base:>15.2f}")
     print(f"\npeak RSS of `psych validate` (1 core) on this file: {int(rss) / 1024:.0f} MB")
     print("targets: psych validate >= 0.80 of bare parse on one core; RSS < 200 MB")
+    return results
+
+
+def bench_book() -> dict[str, float]:
+    """The rule path of `psych build-dataset` on about 1 MB of book text: MB/s and rows/s,
+    against reading and splitting the book (the part every contender pays)."""
+    import contextlib
+    import io
+    import tempfile
+
+    from psych_plugin.book.definitions import TermStyle
+    from psych_plugin.book.reading import read_book, split_book
+    from psych_plugin.book.rules import rule_rows
+    from psych_plugin.cli import main as psych
+
+    source = Path(os.environ.get("BENCH_BOOK", ROOT.parent / "tests" / "fixtures" / "book.md"))
+    text = source.read_text(encoding="utf-8")
+    copies = max(1, 1_000_000 // len(text.encode("utf-8")))
+    # Each copy under its own chapter headings, so sources differ as in a long book.
+    book_text = "\n\n".join(text.replace("# ", f"# Part {i}: ", 1) for i in range(copies))
+    with tempfile.TemporaryDirectory() as tmp:
+        book = Path(tmp) / "book.md"
+        book.write_text(book_text, encoding="utf-8")
+        mb = book.stat().st_size / 1e6
+
+        def split_only(path: Path) -> int:
+            return len(split_book(path, read_book(path))[1])
+
+        def rules(path: Path) -> int:
+            text = read_book(path)
+            name, chunks = split_book(path, text)
+            style = TermStyle(text)
+            return sum(len(rule_rows(c, name, style)) for c in chunks)
+
+        def whole(path: Path) -> int:
+            out = Path(tmp) / "rows.jsonl"
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = psych(["build-dataset", str(path), "-o", str(out), "--force"])
+            assert code == 0
+            return sum(1 for _ in open(out, "rb"))
+
+        results, counts = {}, {}
+        for name, fn in [
+            ("read + split only", split_only),
+            ("rules (split + rule_rows)", rules),
+            ("psych build-dataset (rules, dedup, write)", whole),
+        ]:
+            seconds, n = timed(fn, book)
+            results[name] = mb / seconds
+            counts[name] = (n, seconds)
+    print(f"\nbuild-dataset rule path on {mb:.2f} MB ({copies} x {source.name}), same run")
+    # rows/s counts the rows the rules find (the copies repeat, so the file written keeps
+    # only the first copy's rows: counting those would say nothing about speed).
+    found, _ = counts["rules (split + rule_rows)"]
+    print(f"{'contender':<44}{'MB/s':>8}{'rows/s':>12}")
+    for name, rate in results.items():
+        _, seconds = counts[name]
+        per_s = f"{found / seconds:,.0f}" if name != "read + split only" else "-"
+        print(f"{name:<44}{rate:>8.2f}{per_s:>12}")
+    print(f"({found:,} rows found; the file written keeps one of each duplicate)")
     return results
 
 

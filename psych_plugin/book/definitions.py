@@ -78,7 +78,8 @@ _ASIDE = re.compile(
     re.IGNORECASE,
 )
 _NOT_TERMS = word_set(
-    "it this that these those there here he she they we you i one each every such another its "
+    "the a an it this that these those there here he she they we you i one each every such "
+    "another its "
     "his her their our your what which who why how when where both all some most many much "
     "other first second third finally however perhaps also and but or so thus yet result "
     "results study experiment idea answer problem reason goal aim point question finding "
@@ -107,7 +108,9 @@ def good_term(term: str) -> bool:
     return any(c.isalpha() for c in term)
 
 
-_SECOND_DEFINITION = re.compile(r",\s+(?:and|while|whereas)\s+(?:[\w-]+\s+){1,3}(?:is|are)\s")
+_SECOND_DEFINITION = re.compile(
+    r",\s+(?:and|while|whereas)\s+(?:(?!(?:that|which|who)\b)[\w-]+\s+){1,3}(?:is|are)\s"
+)
 
 
 def tidy(sentence: str) -> str:
@@ -347,7 +350,7 @@ def _sentence_end(text: str) -> str:
 # After a whole noun phrase comes punctuation or a verb / preposition, not another noun
 # ("a learning process" says nothing about "learning").
 _PHRASE_END = (
-    r"(?=\s*[,.;:)]|\s+(?:is|are|was|were|that|which|who|and|or|to|in|of|by|for|with|as|can|"
+    r"(?=\s*[,.;:()]|\s+(?:is|are|was|were|that|which|who|and|or|to|in|of|by|for|with|as|can|"
     r"may|will|would|has|had|does|occurs?|involves?|refers?)\b)"
 )
 
@@ -355,7 +358,10 @@ _PHRASE_END = (
 class TermStyle:
     """How a term should read in a question: "classical conditioning", not "Classical ..."
     (which is how it reads at the start of a sentence), unless the book writes it capitalised;
-    and the article the book uses with it ("a reflex", "the law of effect")."""
+    and the article the book uses with it ("a reflex", "the law of effect").
+
+    Both look at every place the book uses the term, found through a word index built once:
+    scanning the whole book per term would make a long book quadratic."""
 
     def __init__(self, book_text: str) -> None:
         # Line by line, headings left out: "## How Memory Works" is not a mid-sentence "Memory".
@@ -363,25 +369,65 @@ class TermStyle:
         # Feature boxes (block quotes) left out too: "Link to Learning" is a label.
         keep = (ln for ln in lines if not MD_HEADING.match(ln) and not ln.lstrip().startswith(">"))
         self.text = "\n".join(clean_markdown(ln) for ln in keep)
-        self._lower = self.text.casefold()
+        self._where: dict[str, list[int]] = {}
+        for m in _WORD.finditer(self.text):
+            self._where.setdefault(m.group().lower(), []).append(m.start())
+        self._display: dict[str, str] = {}
+        self._article: dict[str, str] = {}
+
+    def _uses(self, phrase: str) -> list[int]:
+        """Start offsets where `phrase` occurs as whole words, any case."""
+        words = phrase.split()
+        if not words:
+            return []
+        key, n = phrase.lower(), len(phrase)
+        return [
+            i
+            for i in self._where.get(words[0].lower(), ())
+            if self.text[i : i + n].lower() == key
+            and not _WORD_CHAR.match(self.text[i + n : i + n + 1])
+        ]
 
     def display(self, term: str) -> str:
-        sentence_case = len(term) > 1 and term[0].isupper() and term[1].islower()
-        # Capitalised mid-sentence somewhere ("the Strange Situation"): a name; keep it.
-        if sentence_case and not re.search(rf"[a-z,;][ \t]+{re.escape(term)}(?!\w)", self.text):
-            return term[0].lower() + term[1:]
-        return term
+        if term not in self._display:
+            shown = term
+            if len(term) > 1 and term[0].isupper() and term[1].islower():
+                # Capitalised mid-sentence somewhere ("the Strange Situation"): a name; keep it.
+                named = any(
+                    self.text.startswith(term, i)
+                    and _MID_SENTENCE.search(self.text[max(0, i - 3) : i])
+                    for i in self._uses(term)
+                )
+                shown = term if named else term[0].lower() + term[1:]
+            self._display[term] = shown
+        return self._display[term]
 
     def article(self, term: str) -> str:
         """ "a"/"an" when the book ever says "a TERM"; "the" when it only ever says "the TERM";
         else none (a mass noun: "learning", "extinction")."""
-        bare = re.escape(re.sub(r"\s*\([^)]*\)$", "", term).casefold())
-        uses = re.findall(rf"(?<![\w’'-])([\w’']+)\s+{bare}{_PHRASE_END}", self._lower)
-        if any(u in ("a", "an") for u in uses):
-            return "an" if bare[:1] in "aeiou" else "a"
-        if len(uses) >= 2 and all(u == "the" or u.endswith(("'s", "’s")) for u in uses):
-            return "the"
-        return ""
+        if term not in self._article:
+            bare = re.sub(r"\s*\([^)]*\)$", "", term)
+            uses = []
+            for i in self._uses(bare):
+                if not _PHRASE_END_AT.match(self.text, i + len(bare)):
+                    continue  # "a learning process" says nothing about "learning"
+                before = _WORD_BEFORE.search(self.text[max(0, i - 40) : i])
+                if before:  # after "(" or at a line's start: says nothing either way
+                    uses.append(before.group(1).lower())
+            found = ""
+            if any(u in ("a", "an") for u in uses):
+                found = "an" if bare[:1].lower() in "aeiou" else "a"
+            elif len(uses) >= 2 and all(u == "the" or u.endswith(("'s", "’s")) for u in uses):
+                found = "the"
+            self._article[term] = found
+        return self._article[term]
+
+
+_WORD = re.compile(r"[\w’'-]+")
+_WORD_CHAR = re.compile(r"[\w’'-]")
+_MID_SENTENCE = re.compile(r"[a-z,;][ \t]+$")
+_WORD_BEFORE = re.compile(r"([\w’']+)\s+$")
+_PHRASE_END_AT = re.compile(_PHRASE_END)
 
 
 def definition_row(d: Definition, style: TermStyle, source: str) -> dict[str, str]:
