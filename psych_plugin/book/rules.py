@@ -77,7 +77,8 @@ _DID_VERBS = (
     r"administered|showed (?:[\w-]+ )?(?:the|a|them|children|participants|subjects|infants)|"
     r"by (?:memori[sz]ing|testing|presenting|exposing|training|measuring|recording))"
 )
-_DID = re.compile(rf"\b{_DID_VERBS}\b")
+# Not passive or planned ("research needs to be conducted"): something that was done.
+_DID = re.compile(rf"(?<!\bbe )(?<!been )(?<!being )(?<!\bto )\b{_DID_VERBS}\b")
 _WHO = re.compile(
     r"\b[A-Z][a-z]+(?: (?:and|&) [A-Z][a-z]+)?(?: et al\.?)? \((?:1[89]|20)\d\d[a-z]?\)|"
     r"\([A-Z][^()]{0,60}(?:1[89]|20)\d\d[a-z]?\)|\b(?:in|by) (?:the )?(?:1[89]|20)\d\ds?\b|"
@@ -152,15 +153,18 @@ def report_task(paragraph: str, source: str, min_chars: int) -> dict[str, str] |
     with the paragraph's own method and finding sentences (the paragraph is the input)."""
     text = clean_markdown(paragraph)
     sentences = split_sentences(text)
-    if len(text) < min_chars or len(sentences) < 3 or "?" in text or _STORY.search(text):
+    if len(text) < min_chars or len(sentences) < 3 or _STORY.search(text):
         return None
     is_case = bool(_CASE_CUE.search(text) and _CASE_FOUND.search(text))
     if not is_case and not (_WHO.search(text) and _DID.search(text) and _FOUND.search(text)):
         return None
     found = _CASE_FOUND if is_case else _FOUND
     start = next((i for i, s in enumerate(sentences) if _DID.search(s)), None)
-    end = max((i for i, s in enumerate(sentences) if found.search(s)), default=None)
-    if start is None or end is None or start > end:
+    if start is None:
+        return None
+    # The first finding after the procedure: later sentences drift into implications.
+    end = next((i for i in range(start, len(sentences)) if found.search(sentences[i])), None)
+    if end is None:
         return None
     while start > 0 and not readable([sentences[start]]):
         start -= 1  # "He then ..." needs the sentence naming him
