@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 Reply = tuple[list[dict[str, str]] | None, str]
 COMMIT_EVERY = 0.5  # seconds of rule-only work a kill may lose (it is redone on resume)
+TICK_EVERY = 15.0  # seconds between progress lines in a log (stderr not a terminal)
 
 COUNT_LABELS = {
     "duplicates": "exact duplicates dropped",
@@ -339,7 +340,7 @@ class _Ticker:
     def tick(self) -> None:
         self.done += 1
         now = time.monotonic()
-        if self.quiet or (now - self.last < 15 and self.done < self.total):
+        if self.quiet or (now - self.last < TICK_EVERY and self.done < self.total):
             return
         self.last = now
         rate = (self.done - self.start_done) / max(now - self.start, 1e-9)

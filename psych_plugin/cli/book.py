@@ -58,7 +58,7 @@ def add_parsers(sub: Any) -> None:
         type=int,
         default=200,
         metavar="N",
-        help="paragraphs of N+ characters get a summarise/explain row (default 200)",
+        help="paragraphs of N+ characters are read for a reported study or case (default 200)",
     )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.add_argument(

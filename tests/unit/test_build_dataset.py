@@ -469,6 +469,24 @@ def test_structured_output_requests_concurrency_and_fallback(tmp_path, capsys, l
     assert fallback.read_bytes() == out.read_bytes()
 
 
+def test_progress_lines_in_a_log(tmp_path, capsys, llm, monkeypatch):
+    """stderr not a terminal (CI, nohup): the bar is hidden, so lines say how far it got."""
+    fake, url = llm
+    monkeypatch.setattr("psych_plugin.book.build.TICK_EVERY", 0.0)
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out, "--llm-url", url, "--model", "m") == 0
+    lines = capsys.readouterr().err.splitlines()
+    total = n_chunks()
+    assert len(lines) == total
+    assert re.fullmatch(
+        rf"build-dataset: 1/{total} chunks, [\d.]+ requests/s, about .+ left", lines[0]
+    )
+    assert (
+        lines[-1].startswith(f"build-dataset: {total}/{total} chunks")
+        and "about 0 s left" in lines[-1]
+    )
+
+
 def test_retry_after_is_honoured(tmp_path, capsys, llm, monkeypatch):
     fake, url = llm
     monkeypatch.setattr("psych_plugin.book.llm.RETRY_DELAY", 5.0)  # would show if used
