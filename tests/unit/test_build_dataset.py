@@ -453,6 +453,7 @@ def test_structured_output_requests_concurrency_and_fallback(tmp_path, capsys, l
     assert schema["required"] == ["rows"]
     assert schema["properties"]["rows"]["items"]["required"] == ["instruction", "input", "output"]
 
+    fake.delay = 0.0  # concurrency is shown; the rest only checks what gets written
     one = tmp_path / "one.jsonl"
     assert build(BOOK, one, *base, "--concurrency", "1", "--max-tokens", "300") == 0
     assert one.read_bytes() == out.read_bytes()
