@@ -305,6 +305,9 @@ def test_definitions_are_trimmed_and_self_contained(tmp_path, capsys):
     assert not any("It probably" in a or "this kind" in a for a in answers.values())
     # A slogan in bold is not a term.
     assert not answer("rehearse")
+    # Tied to the story ("the maze" of that study) or pointing at "the following example":
+    # not a definition a reader can use.
+    assert not answer("cognitive map") and not answer("maintenance rehearsal")
     # Glossary fragments become sentences, with the article the book uses.
     assert answer("forgetting curve") == [
         "Forgetting curve is a graph of how much learned material is lost as time passes "
