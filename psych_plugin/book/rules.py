@@ -1,6 +1,7 @@
 """The rows rules find in a chunk, precision first: definitions (bold terms, "X is a ..."
-sentences, glossary entries), comparisons of two named concepts the book contrasts, and
-study / case reports (what was done, what was found).
+sentences, glossary entries), comparisons of two named concepts the book contrasts, study /
+case reports (what was done, what was found), the steps of a named process, and what a named
+theory proposes.
 
 What rules cannot do honestly is left out: an extractive "summary" is just the passage's first
 or most central sentences, and a paragraph's category guessed from keywords is often wrong, so
@@ -178,6 +179,54 @@ def report_task(paragraph: str, source: str, min_chars: int) -> dict[str, str] |
     return make_row(instruction, text, " ".join(chosen), category, source)
 
 
+# "Bandura described specific steps in the process of modeling ...: attention, retention,
+# reproduction, and motivation." -> how_to.
+_STEPS = re.compile(
+    r"\b(?:steps|stages|phases)\s+(?:in|of)\s+(?P<what>(?:the\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,4}?)"
+    r"(?:\s+(?:that|which)\b[^:]*)?:\s*(?P<list>[^:;]+,[^:;]+\band\s+[^:;]+)\.$"
+)
+# "Jean Piaget's theory proposes that ..." -> theory.
+_CLAIM = re.compile(
+    r"^(?P<who>(?:[A-Z][\w-]+\s+){0,2}[A-Z][\w-]+(?:'s|’s)\s+(?:[a-z-]+\s+){0,3}"
+    r"(?:theory|model|hypothesis))\s+(?P<verb>proposes|suggests|states|holds|argues|predicts|"
+    r"posits|claims)\s+that\b"
+)
+_CLAIM_ASK = {
+    "proposes": "propose",
+    "suggests": "suggest",
+    "states": "state",
+    "holds": "hold",
+    "argues": "argue",
+    "predicts": "predict",
+    "posits": "posit",
+    "claims": "claim",
+}
+_DEICTIC = re.compile(r"^(?:this|that|these|those|it)\b", re.IGNORECASE)
+
+
+def claim_rows(paragraph: str, source: str) -> list[dict[str, str]]:
+    """Sequences ("the steps in X ...: A, B, C and D") as how_to, and what a named theory
+    proposes as theory; the sentence itself is the answer, so it must read on its own."""
+    rows = []
+    for sentence in split_sentences(clean_markdown(paragraph)):
+        sentence = tidy(sentence)
+        if not readable([sentence]):
+            continue
+        steps = _STEPS.search(sentence)
+        if steps and not _DEICTIC.match(steps.group("what")):
+            kind = steps.group(0).split()[0]
+            prep = steps.group(0).split()[1]
+            instruction = f"What are the {kind} {prep} {steps.group('what')}?"
+            rows.append(make_row(instruction, "", sentence, "how_to", source))
+            continue
+        claim = _CLAIM.match(sentence)
+        if claim:
+            ask = _CLAIM_ASK[claim.group("verb")]
+            question = f"What does {claim.group('who')} {ask}?"
+            rows.append(make_row(question, "", sentence, "theory", source))
+    return rows
+
+
 def rule_rows(
     chunk: Chunk, book: str, style: TermStyle, min_paragraph: int = 200
 ) -> list[dict[str, str]]:
@@ -211,6 +260,7 @@ def rule_rows(
         task = report_task(block.text, source, min_paragraph)
         if task is not None:
             rows.append(task)
+        rows.extend(claim_rows(block.text, source))
     if not chunk.glossary:
         rows.extend(comparison_rows(found, style, source))
     return rows

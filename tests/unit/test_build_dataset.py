@@ -338,7 +338,14 @@ def test_categories_need_evidence(tmp_path, capsys):
     assert "In contrast, retroactive interference occurs" in compare["output"]
     # Defined in one paragraph, but not contrasted ("..., however"): no comparison.
     assert not any("spontaneous recovery" in r["instruction"] for r in by_cat["comparison"])
-    assert set(by_cat) == {"definition", "experiment", "case_study", "comparison"}
+    # how_to: the named steps of a process; theory: what a named theory proposes.
+    (steps,) = by_cat["how_to"]
+    assert steps["instruction"] == "What are the stages of memory formation?"
+    assert steps["output"].endswith("encoding, storage, and retrieval.")
+    (theory,) = by_cat["theory"]
+    assert theory["instruction"] == "What does Jean Piaget's theory propose?"
+    assert theory["output"].startswith("Jean Piaget's theory proposes that children actively")
+    assert set(by_cat) == set(CATEGORIES)
 
 
 # ---------------------------------------------------------------- LLM path
