@@ -41,7 +41,7 @@ LAUNCH := $(VENV)/bin/accelerate launch --multi_gpu --num_processes $(shell echo
   --num_machines $(NUM_NODES) --machine_rank $(NODE_RANK) \
   --main_process_ip $(MASTER_ADDR) --main_process_port $(MASTER_PORT) -m axolotl.cli.train
 endif
-DATA := data/psychology_alpaca.jsonl data/psychology_eval.jsonl
+DATA := data/psychology_alpaca.jsonl data/psychology_eval_paraphrase.jsonl data/psychology_eval_unseen.jsonl
 
 # Axolotl 0.19's telemetry retries hang a finished run for minutes offline: always off.
 export AXOLOTL_DO_NOT_TRACK := 1

@@ -15,7 +15,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MINI = FIXTURES / "mini_train.jsonl"
 DATA_DIR = REPO / "data"
 TRAIN_DATA = DATA_DIR / "psychology_alpaca.jsonl"
-EVAL_DATA = DATA_DIR / "psychology_eval.jsonl"
+PARAPHRASE_DATA = DATA_DIR / "psychology_eval_paraphrase.jsonl"
+UNSEEN_DATA = DATA_DIR / "psychology_eval_unseen.jsonl"
+EVAL_DATA = UNSEEN_DATA
+EVAL_SETS = [PARAPHRASE_DATA, UNSEEN_DATA]
 SCHEMA = REPO / "schemas" / "alpaca.schema.json"
 
 OFFLINE_ENV = {
@@ -64,6 +67,14 @@ def tiny_tokenizer(tiny_model: Path):
     return AutoTokenizer.from_pretrained(tiny_model)
 
 
+def held_out(path: Path) -> str:
+    """--set value making `path` the only test dataset (the defaults list two)."""
+    return (
+        f"test_datasets=[{{path: '{path}', type: psych_plugin.prompt_strategy, "
+        "ds_type: json, split: train}]"
+    )
+
+
 def make_config(
     tmp: Path,
     tiny_model: Path,
@@ -76,7 +87,7 @@ def make_config(
     sets = [
         f"base_model={tiny_model}",
         f"datasets.0.path={data}",
-        f"test_datasets.0.path={data}",
+        held_out(data),
         f"output_dir={tmp / 'out'}",
         f"dataset_prepared_path={tmp / 'prepared'}",
         "max_steps=4",

@@ -104,15 +104,16 @@ def cmd_lint(args: argparse.Namespace) -> int:
             raise UsageError(f"--tokenizer {args.tokenizer}: cannot load a tokenizer ({e})") from e
     if args.sequence_len and tokenizer is None:
         raise UsageError("--sequence-len needs --tokenizer DIR to count tokens")
-    for name in [*args.paths, *([args.eval] if args.eval else [])]:
-        from ..dataset.validate import check_readable
+    from ..dataset.validate import check_readable
 
+    for name in [*args.paths, *args.eval, *args.unseen]:
         check_readable(Path(name))
     report = lint(
         [Path(p) for p in args.paths],
-        Path(args.eval) if args.eval else None,
+        [Path(p) for p in args.eval],
         tokenizer,
         args.sequence_len,
+        unseen=[Path(p) for p in args.unseen],
     )
     problems = report.problems
     if args.strict:
@@ -172,7 +173,21 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("lint", help="duplicates, eval leakage, over-length rows, balance")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--eval", metavar="EVAL", help="held-out file to check for leakage")
+    p.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="EVAL",
+        help="held-out file to check for leakage (repeatable)",
+    )
+    p.add_argument(
+        "--unseen",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="held-out file of concepts absent from PATH: leakage plus no shared named study, "
+        "case or key term (repeatable)",
+    )
     p.add_argument("--tokenizer", metavar="DIR", help="count tokens with this tokenizer")
     p.add_argument("--sequence-len", type=int, metavar="N", help="flag rows longer than N")
     p.add_argument("--strict", action="store_true", help="warnings are errors (exit 1)")

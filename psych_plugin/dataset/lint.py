@@ -42,11 +42,15 @@ def token_lengths(rows: list[Row], tokenizer: Any, settings: Any) -> list[int]:
 
 def lint(
     paths: list[Path],
-    eval_path: Path | None = None,
+    eval_path: Path | list[Path] | None = None,
     tokenizer: Any = None,
     sequence_len: int | None = None,
     settings: Any = None,
+    unseen: list[Path] | None = None,
 ) -> LintReport:
+    """Problems and statistics of the rows in `paths`. `eval_path`: held-out files checked for
+    leaked prompts; `unseen`: held-out files that must also share no named study, case or key
+    term with the rows (dataset/split.py), beyond the leakage check."""
     report = LintReport()
     rows: list[Row] = []
     for path in paths:
@@ -80,10 +84,20 @@ def lint(
             near[nkey] = row
 
     leaked = 0
-    if eval_path is not None:
-        eval_rows, errors = load_rows(eval_path)
+    held_out = [eval_path] if isinstance(eval_path, Path) else list(eval_path or [])
+    held_out += [p for p in unseen or [] if p not in held_out]
+    eval_keys: dict[str, Row] = {}
+    for path in held_out:
+        eval_rows, errors = load_rows(path)
         report.problems.extend(errors)
-        eval_keys = {prompt_key(r.data): r for r in eval_rows}
+        for r in eval_rows:
+            eval_keys.setdefault(prompt_key(r.data), r)
+        if path in (unseen or []) and eval_rows:
+            from .split import split_problems
+
+            train = [r.data for r in rows]
+            report.problems.extend(split_problems(train, [r.data for r in eval_rows], str(path)))
+    if eval_keys:
         for row in rows:
             hit = eval_keys.get(prompt_key(row.data))
             if hit is not None:

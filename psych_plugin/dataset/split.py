@@ -28,13 +28,13 @@ Noise control. Capitalised words that are not names are ignored through a small 
 (sentence starters, instruction verbs, days and months, nationalities, psychology field and
 chapter names). A word at the start of a sentence is only taken when it begins a longer
 capitalised sequence. Abbreviations for field-wide ideas ("REM", "IQ", "fMRI") and the given
-names used for anonymous scenario characters ("Tom", "Priya") are ignored too. Finally, the frequency rule: a term found in more than 2% of training
-rows (`FIELD_WIDE_SHARE`; a row counts when its text mentions the term anywhere) is a field-wide
-name such as "Freud" or "Piaget" that a textbook mentions in every chapter; it marks no
-particular study, so it is ignored on both sides. The threshold is 2% rather than a rounder 3%
-because in the shipped training set no person's name reaches 3% (Piaget is in 29 of 1,050 rows,
-2.8%; Freud in 25), while the most-cited case, H.M., is in about 13 rows (1.2%) and must stay a
-marker.
+names used for anonymous scenario characters ("Tom", "Priya") are ignored too. Finally, the
+frequency rule: a term found in more than 2% of training rows (`FIELD_WIDE_SHARE`; a row counts
+when its text mentions the term anywhere) is a field-wide name such as "Freud" or "Piaget" that
+a textbook mentions in every chapter; it marks no particular study, so it is ignored on both
+sides. The threshold is 2% rather than a rounder 3% because in the shipped training set no
+person's name reaches 3% (Piaget is in 29 of 1,050 rows, 2.8%; Freud in 25), while the most-
+cited case, H.M., is in about 13 rows (1.2%) and must stay a marker.
 
 Only the instruction, input and source of an unseen row are read (the question the model sees
 and the row's declared topic); training rows are read in full, output included, because training

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from tests.conftest import SCHEMA as SCHEMA_PATH
 from psych_plugin.dataset.schema import load_schema, row_errors, row_is_valid
+from tests.conftest import SCHEMA as SCHEMA_PATH
 
 KEYS = ["instruction", "input", "output", "category", "source", "response", "extra"]
 CATEGORIES = ["definition", "theory", "experiment", "case_study", "comparison", "how_to"]

@@ -194,9 +194,9 @@ def test_several_files_counted(tmp_path, capsys):
 
 
 def test_shipped_datasets_are_valid(capsys):
-    from tests.conftest import EVAL_DATA, TRAIN_DATA
+    from tests.conftest import EVAL_SETS, TRAIN_DATA
 
-    code = main(["validate", str(TRAIN_DATA), str(EVAL_DATA)])
+    code = main(["validate", str(TRAIN_DATA), *map(str, EVAL_SETS)])
     assert code == 0, capsys.readouterr().out
 
 
