@@ -117,7 +117,10 @@ def fake_nvidia_smi(tmp_path: Path, stdout: str, code: int = 0) -> dict[str, str
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     tool = bin_dir / "nvidia-smi"
-    tool.write_text(f"#!/bin/sh\nprintf '%s' '{stdout}'\nexit {code}\n")
+    # Like the real tool, it only lists GPUs for `-L`; anything else is a usage error.
+    tool.write_text(
+        f'#!/bin/sh\n[ "$*" = "-L" ] || exit 2\nprintf "%s" \'{stdout}\'\nexit {code}\n'
+    )
     tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
     return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
 
