@@ -63,13 +63,13 @@ def estimate_memory(cfg: dict[str, Any], model_config: dict[str, Any]) -> Memory
 
     r = int(cfg.get("lora_r") or 8)
     targets = cfg.get("lora_target_modules") or []
-    if cfg.get("lora_target_linear"):
-        targets = sorted({n.rsplit(".", 1)[-1] for n in linear})
+    # lora_target_linear: every Linear layer but the output head (PEFT's "all-linear").
+    every = bool(cfg.get("lora_target_linear"))
     lora = (
         sum(
             r * (m.in_features + m.out_features)
             for n, m in linear.items()
-            if any(n == t or n.endswith("." + t) for t in targets)
+            if every or any(n == t or n.endswith("." + t) for t in targets)
         )
         if cfg.get("adapter")
         else total
@@ -85,10 +85,13 @@ def estimate_memory(cfg: dict[str, Any], model_config: dict[str, Any]) -> Memory
         activations = layers * per_layer
     logits = tokens * vocab * 8  # fp32 logits and their gradient
 
+    # Rounded counts for the labels (no mutants: a divisor of 1e9 + 1 prints the same digits).
+    billions = f"{total / 1e9:.2f}B"  # pragma: no mutate
+    millions = f"{lora / 1e6:.1f}M"  # pragma: no mutate
     return MemoryEstimate(
         {
-            f"base weights, {precision} ({total / 1e9:.2f}B params)": weights,
-            f"LoRA weights + grads, fp32 ({lora / 1e6:.1f}M params)": lora * 8,
+            f"base weights, {precision} ({billions} params)": weights,
+            f"LoRA weights + grads, fp32 ({millions} params)": lora * 8,
             f"optimizer state ({optimizer})": lora * opt_bytes,
             f"activations ({tokens} tokens/micro-batch)": activations,
             "logits + grad (fp32)": logits,

@@ -258,3 +258,22 @@ def test_memory_estimate_without_intermediate_size():
     parts = estimate_memory(cfg, gpt2).parts
     assert parts["activations (16 tokens/micro-batch)"] == 2 * 16 * (10 * 64 + 3 * 256) * 2
     assert parts["logits + grad (fp32)"] == 16 * 100 * 8
+
+
+def test_memory_estimate_defaults_for_unset_keys():
+    """Keys a YAML may leave out get Axolotl's and PEFT's defaults: micro_batch_size 1,
+    sequence_len 2048, lora_r 8, adamw_torch (fp32 moments), fp32 base without bf16/fp16."""
+    cfg = {"adapter": "lora", "lora_target_modules": ["q_proj"]}
+    parts = estimate_memory(cfg, QWEN3).parts
+    lora = 28 * 8 * (2048 + 2048)
+    assert parts == {
+        "base weights, 32-bit (1.72B params)": (LINEAR + OTHER) * 4,
+        "LoRA weights + grads, fp32 (0.9M params)": lora * 8,
+        "optimizer state (adamw_torch)": lora * 8,
+        "activations (2048 tokens/micro-batch)": 28 * 2048 * (10 * 2048 + 3 * 6144) * 2,
+        "logits + grad (fp32)": 2048 * 151936 * 8,
+        "CUDA context and allocator slack": 0.6 * GiB,
+    }
+    # fp16 halves the base like bf16 does
+    fp16 = estimate_memory({**cfg, "fp16": True}, QWEN3).parts
+    assert fp16["base weights, 16-bit (1.72B params)"] == (LINEAR + OTHER) * 2
