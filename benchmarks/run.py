@@ -1,9 +1,15 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-1. Validation (one core): `psych validate` vs bare orjson parsing and the jsonschema baseline.
-2. Preprocessing: our prompt strategy vs Axolotl's built-in `alpaca` type, 20,000 rows, same
-   tokenizer, through Axolotl's own TokenizedPromptDataset (one process).
-3. CPU training of the tiny model through `axolotl.cli.train`: QLoRA (the preset) vs LoRA.
+0. Start-up: `psych --help` as a process vs `python -c pass` (benchmarks/compare.py).
+1. Validation (one core): `psych validate` vs bare orjson parsing and the jsonschema baseline,
+   in process; then the `psych validate FILE` process as a user runs it (start-up included) vs
+   a bare-parse process (benchmarks/compare.py).
+2. Prompt strategy: ours vs Axolotl's built-in `alpaca` type on identical output, shipped rows,
+   medians, batched and row by row; chat style on its own line (benchmarks/compare.py).
+3. CPU training of the tiny model through `axolotl.cli.train`: QLoRA (the preset) vs LoRA on an
+   fp32 base (the preset has bf16 and fp16 off).
+
+Ratios with a stated target are checked at the end: one below target makes `make bench` exit 1.
 4. `psych build-dataset`, rule path: MB/s of book text and rows/s, against reading and splitting
    the book alone (BENCH_BOOK=path for another book than the fixture, repeated to ~1 MB).
 
@@ -25,6 +31,9 @@ import time
 from pathlib import Path
 
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import compare  # noqa: E402 - benchmarks/ is not a package
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / ".data"
@@ -159,44 +168,6 @@ def timed(fn, *args) -> tuple[float, int]:
     return best, n
 
 
-def bench_preprocess(path: Path, rows: int = 20_000) -> dict[str, float]:
-    """Rows/s of Axolotl's tokenization with each strategy, on the same rows and tokenizer."""
-    from axolotl.datasets import TokenizedPromptDataset
-    from axolotl.prompt_tokenizers import AlpacaPromptTokenizingStrategy
-    from axolotl.prompters import AlpacaPrompter
-    from axolotl.utils.dict import DictDefault
-    from datasets import Dataset
-    from transformers import AutoTokenizer
-
-    from psych_plugin.prompt_strategy import load as load_ours
-    from psych_plugin.model.tiny import ensure_tiny_model
-
-    with open(path, "rb") as f:
-        data = [orjson.loads(next(f)) for _ in range(rows)]
-    dataset = Dataset.from_list(data)
-    tokenizer = AutoTokenizer.from_pretrained(ensure_tiny_model())
-    cfg = DictDefault(
-        {"psych_prompt_style": "chat", "train_on_inputs": False, "sequence_len": 2048}
-    )
-    contenders = {
-        "psych_plugin.prompt_strategy (chat)": lambda: load_ours(tokenizer, cfg),
-        "psych_plugin.prompt_strategy (alpaca)": lambda: load_ours(
-            tokenizer, DictDefault({**cfg, "psych_prompt_style": "alpaca"})
-        ),
-        "axolotl `alpaca` type": lambda: AlpacaPromptTokenizingStrategy(
-            AlpacaPrompter(), tokenizer, False, 2048
-        ),
-    }
-    out = {}
-    for name, make in contenders.items():
-        # One run each: tens of seconds per contender is long enough to be stable.
-        start = time.perf_counter()
-        TokenizedPromptDataset(make(), dataset, process_count=1, keep_in_memory=True)
-        seconds = time.perf_counter() - start
-        out[name] = rows / seconds
-    return out
-
-
 def bench_training(steps: int = 30) -> dict[str, float]:
     """Steps/s of the tiny-cpu preset through real Axolotl, QLoRA vs 16-bit LoRA."""
     import tempfile
@@ -213,7 +184,7 @@ def bench_training(steps: int = 30) -> dict[str, float]:
     out = {}
     for name, sets in {
         "tiny QLoRA (preset)": [],
-        "tiny LoRA (16-bit base)": ["adapter=lora", "load_in_4bit=false"],
+        "tiny LoRA (fp32 base)": ["adapter=lora", "load_in_4bit=false"],
     }.items():
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Path(tmp) / "c.yml"
@@ -261,46 +232,59 @@ def print_table(title: str, unit: str, results: dict[str, float], baseline: str)
 
 
 def main() -> int:
-    only = os.environ.get("BENCH_ONLY", "validate,preprocess,train,book").split(",")
+    only = os.environ.get("BENCH_ONLY", "startup,validate,strategy,train,book").split(",")
     # (benchmark, contender, throughput, unit, baseline name): one summary table at the end.
     summary: list[tuple[str, str, float, str, str]] = []
 
     def record(bench: str, unit: str, results: dict[str, float], baseline: str) -> None:
         summary.extend((bench, name, rate, unit, baseline) for name, rate in results.items())
 
-    if "validate" in only:
-        record("validation (1 core)", "rows/s", bench_validation(), "jsonschema baseline")
+    targets: list[compare.Target] = []
+    if "startup" in only:
+        times, found = compare.bench_startup()
+        targets += found
+        record("start-up (process)", "/s", {k: 1 / v for k, v in times.items()}, "python -c pass")
     path = DATA / f"bench_{ROWS}.jsonl"
-    if "preprocess" in only:
-        results = bench_preprocess(path)
-        print_table(
-            "Preprocessing throughput (Axolotl TokenizedPromptDataset, 1 process, tiny tokenizer)",
+    if "validate" in only:
+        results = bench_validation()
+        record("validation (1 core)", "rows/s", results, "jsonschema baseline")
+        targets.append(
+            compare.Target(
+                "validation in process: psych validate / bare parse",
+                results["psych validate"] / results["bare orjson parse"],
+                0.80,
+            )
+        )
+        targets += compare.bench_validate_process(path, ROWS, results["psych validate"])
+    if "strategy" in only:
+        results, found = compare.bench_strategy()
+        targets += found
+        record(
+            f"prompt strategy ({compare.STRATEGY_ROWS // 1000}k rows)",
             "rows/s",
             results,
-            "axolotl `alpaca` type",
+            "axolotl `alpaca` type (row by row)",
         )
-        print("target: our strategy >= 1.00 of Axolotl's alpaca type")
-        record("preprocessing (20k rows)", "rows/s", results, "axolotl `alpaca` type")
     if "train" in only:
         results = bench_training()
         print_table(
             "CPU training through axolotl.cli.train (tiny model, 30 steps, batch 8)",
             "steps/s",
             results,
-            "tiny LoRA (16-bit base)",
+            "tiny LoRA (fp32 base)",
         )
-        record("CPU training (tiny)", "steps/s", results, "tiny LoRA (16-bit base)")
+        record("CPU training (tiny)", "steps/s", results, "tiny LoRA (fp32 base)")
 
     if "book" in only:
         record("build-dataset rules", "MB/s", bench_book(), "read + split only")
 
     rates = {(b, n): r for b, n, r, _, _ in summary}
     print("\nAll benchmarks (ratios against the baseline measured in the same run)")
-    print(f"{'benchmark':<26}{'contender':<40}{'throughput':>18}{'ratio':>8}  baseline")
+    print(f"{'benchmark':<26}{'contender':<48}{'throughput':>18}{'ratio':>8}  baseline")
     for bench, name, rate, unit, baseline in summary:
         ratio = rate / rates[(bench, baseline)]
-        print(f"{bench:<26}{name:<40}{rate:>11,.1f} {unit:<6}{ratio:>8.2f}  {baseline}")
-    return 0
+        print(f"{bench:<26}{name:<48}{rate:>11,.1f} {unit:<6}{ratio:>8.2f}  {baseline}")
+    return compare.report_targets(targets)
 
 
 def bench_validation() -> dict[str, float]:
