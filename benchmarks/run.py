@@ -8,10 +8,10 @@
    medians, batched and row by row; chat style on its own line (benchmarks/compare.py).
 3. CPU training of the tiny model through `axolotl.cli.train`: QLoRA (the preset) vs LoRA on an
    fp32 base (the preset has bf16 and fp16 off).
-
-Ratios with a stated target are checked at the end: one below target makes `make bench` exit 1.
 4. `psych build-dataset`, rule path: MB/s of book text and rows/s, against reading and splitting
    the book alone (BENCH_BOOK=path for another book than the fixture, repeated to ~1 MB).
+
+Ratios with a stated target are checked at the end: one below target makes `make bench` exit 1.
 
 
 Generates a 200,000-row JSONL of realistic lengths (fixed seed, cached under benchmarks/.data/)
