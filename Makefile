@@ -74,7 +74,8 @@ help:
 	@echo "  make validate  validate the shipped datasets against schemas/alpaca.schema.json"
 	@echo "  make config    write $(CONFIG) from axolotl_configs/ (PRESET=$(PRESET))"
 	@echo "  make lint      ruff lint and format check"
-	@echo "  make bench     benchmarks (validation throughput)"
+	@echo "  make bench     benchmarks against same-run baselines; exits 1 below a target"
+	@echo "  make mutation  mutation testing of the core modules [MODULE=name] [SAMPLE=N]"
 	@echo "  make bench-gpu preset vs the guide's config: tokens/s, peak GPU memory vs the estimate"
 	@echo "  make clean     remove outputs/ and generated configs (keeps .venv)"
 
@@ -140,6 +141,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# Mutation testing of the core modules against the fast tests (mutmut, in a temporary copy; not
+# part of `make test`: tens of minutes). MODULE=schema (or memory, prompts, ...) runs one;
+# SAMPLE=N checks a seeded random sample of N mutants per module.
+.PHONY: mutation
+mutation: $(STAMP)
+	$(PY) tools/mutation.py $(MODULE) $(if $(SAMPLE),--sample $(SAMPLE))
 
 # Corrected preset vs the guide's config: tokens/s, step time, peak GPU memory vs the estimate
 # (Qwen3-1.7B architecture, random weights, on a CUDA GPU; tiny scale on a CPU).
