@@ -49,7 +49,7 @@ def save_run_config(out: Path, cfg: Any) -> Path | None:
 def multiprocess_on_cpu(cfg: Any) -> bool:
     """Several processes without an accelerator (gloo): make Axolotl and transformers agree.
 
-    Two things stop a CPU run under `accelerate launch` in Axolotl 0.19, both fixed here and
+    Three things stop a CPU run under `accelerate launch` in Axolotl 0.19, all fixed here and
     nowhere else (a GPU run is left untouched; returns whether anything changed):
     - normalize_config sets device_map = {"": LOCAL_RANK} whenever world_size > 1, which
       transformers reads as an accelerator index ("Cannot access accelerator device when none is
@@ -57,6 +57,7 @@ def multiprocess_on_cpu(cfg: Any) -> bool:
     - transformers' TrainingArguments picks gloo DDP (MULTI_CPU) only when ACCELERATE_USE_CPU is
       set; otherwise every rank trains on its own, unsynchronised ("parallel_mode !=
       ParallelMode.DISTRIBUTED").
+    - a resumed run fails to load its optimizer state (see ACCELERATE_TORCH_DEVICE below).
     """
     if (cfg.get("world_size") or 1) <= 1 or cfg.get("device") != "cpu":
         return False
@@ -64,6 +65,10 @@ def multiprocess_on_cpu(cfg: Any) -> bool:
     if isinstance(device_map, dict) and all(isinstance(v, int) for v in device_map.values()):
         cfg["device_map"] = {"": "cpu"}
     os.environ["ACCELERATE_USE_CPU"] = "true"
+    # accelerate names each rank's device "cpu:N"; transformers then resumes with
+    # torch.load(map_location="cpu:N"), which torch rejects ("don't know how to restore data
+    # location ... cpu:0"). A plain "cpu" device resumes.
+    os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
     return True
 
 
@@ -102,6 +107,15 @@ class PsychologyPlugin(BasePlugin):
         # cfg.device_map (pre_model_load comes too late: the loader has copied it already).
         multiprocess_on_cpu(cfg)
         return None  # Axolotl loads the datasets itself
+
+    def pre_model_load(self, cfg: Any) -> None:
+        # Axolotl 0.19 seeds only in the Trainer, after the model and the LoRA weights exist: the
+        # random LoRA A matrices (and so every loss after the first step) changed from run to
+        # run despite `seed`. Seeded here, the same config trains the same way again.
+        if cfg.get("seed") is not None:
+            from transformers import set_seed
+
+            set_seed(int(cfg["seed"]))
 
     def post_trainer_create(self, cfg: Any, trainer: Any) -> None:
         self._trainer = trainer

@@ -110,7 +110,9 @@ def test_concurrent_writers_leave_one_complete_file_and_no_temporary(tmp_path):
 def test_multiprocess_on_cpu_only_changes_cpu_runs(monkeypatch):
     from psych_plugin.integration.plugin import multiprocess_on_cpu
 
-    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    for name in ("ACCELERATE_USE_CPU", "ACCELERATE_TORCH_DEVICE"):
+        monkeypatch.setenv(name, "unset")  # recorded, so the test's changes are undone after
+        monkeypatch.delenv(name)
     gpu = axolotl_dict.DictDefault({"world_size": 2, "device": "cuda:1", "device_map": {"": 1}})
     assert not multiprocess_on_cpu(gpu) and gpu.device_map == {"": 1}
     single = axolotl_dict.DictDefault({"world_size": 1, "device": "cpu", "device_map": "auto"})
@@ -119,6 +121,7 @@ def test_multiprocess_on_cpu_only_changes_cpu_runs(monkeypatch):
     cpu = axolotl_dict.DictDefault({"world_size": 2, "device": "cpu", "device_map": {"": 1}})
     assert multiprocess_on_cpu(cpu)
     assert cpu.device_map == {"": "cpu"} and os.environ["ACCELERATE_USE_CPU"] == "true"
+    assert os.environ["ACCELERATE_TORCH_DEVICE"] == "cpu"  # resume loads with map_location=cpu
 
 
 def interrupted_run(tmp_path: Path, **changes: object) -> Path:
