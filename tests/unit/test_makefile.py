@@ -1,9 +1,7 @@
 """The Makefile's launch lines (what `make train` runs), checked with `make -n`.
 
-Real multi-process training cannot run here: Axolotl 0.19's normalize_config sets
-device_map = {"": LOCAL_RANK} whenever world_size > 1, which transformers treats as an
-accelerator index, so two CPU processes (gloo) fail with "Cannot access accelerator device when
-none is available". The generated launch command is tested instead.
+Real multi-process runs of these lines (2 processes, 2 nodes on localhost, on the CPU) are in
+tests/e2e/test_distributed.py.
 """
 
 from __future__ import annotations
@@ -91,3 +89,15 @@ def test_default_preset_follows_the_gpu(tmp_path, stdout, code, preset):
     assert f"-m axolotl.cli.train axolotl_configs/generated/{preset}.yml" in out
     assert f"psych trained axolotl_configs/generated/{preset}.yml" in out
     assert ("psych tiny" in out) == (preset == "tiny-cpu")
+
+
+def test_nproc_is_processes_per_machine_and_num_gpus_its_alias():
+    assert "--num_processes 2 --num_machines 1" in dry_run("PRESET=tiny-cpu", "NPROC=2")
+    assert "--num_processes 6 --num_machines 2" in dry_run("NUM_GPUS=3", "NUM_NODES=2")
+
+
+def test_other_nodes_skip_the_finished_run_checks_and_the_adapter_check():
+    out = dry_run("PRESET=tiny-cpu", "NUM_NODES=2", "NODE_RANK=1", "FORCE=1")
+    assert "preflight axolotl_configs/generated/tiny-cpu.yml --force --node-rank 1" in out
+    assert "psych trained" not in out and "node 1 done: node 0 writes the adapter" in out
+    assert "psych trained" in dry_run("PRESET=tiny-cpu", "NUM_NODES=2", "NODE_RANK=0")
