@@ -18,20 +18,29 @@ MMLU_DIR = FIXTURES / "mmlu"
 pytestmark = pytest.mark.slow
 
 
-def test_infer_with_and_without_adapter(trained_run: Path):
-    for extra in ([], ["--no-adapter"]):
+def test_infer_with_and_without_adapter(trained_run: Path, tiny_model: Path):
+    """`psych infer` streams exactly what greedy decoding gives on the training prompt (written
+    out by hand in tests/unit/test_inference.py), and the trained adapter changes the answer."""
+    from transformers import AutoTokenizer
+
+    from psych_plugin.integration.prompts import PromptSettings, render_prompt
+    from tests.unit.test_inference import reference_answer
+
+    adapter = trained_run.parent / "out"
+    question = "What is operant conditioning?"
+    prompt = render_prompt(
+        PromptSettings.load(adapter), AutoTokenizer.from_pretrained(tiny_model), question
+    )
+    answers = {}
+    for name, extra, adapter_dir in (("tuned", [], adapter), ("base", ["--no-adapter"], None)):
         done = run_psych(
-            "infer",
-            "What is operant conditioning?",
-            "--config",
-            str(trained_run),
-            "--max-new-tokens",
-            "6",
-            *extra,
+            "infer", question, "--config", str(trained_run), "--max-new-tokens", "12", *extra
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        # A random tiny model may well answer in whitespace: check that tokens were streamed.
-        assert done.stdout != "", "no answer streamed"
+        expected = reference_answer(tiny_model, adapter_dir, prompt, 12)
+        assert done.stdout == expected + "\n", name
+        answers[name] = done.stdout
+    assert answers["tuned"] != answers["base"]
 
 
 def test_infer_interactive_loop(trained_run: Path):
@@ -88,6 +97,17 @@ def test_merge_matches_base_plus_adapter(trained_run: Path):
     assert "of the adapter's own effect" in done.stdout
     # QLoRA: Axolotl's merge had NF4-rounded the embeddings, which training kept exact.
     assert "restored from the base" in done.stdout and "embed_tokens.weight" in done.stdout
+
+    # The negative case: a "merged" model without the adapter's effect fails the same check.
+    from psych_plugin.model.inference import run_paths
+    from psych_plugin.model.merge import compare_logits
+
+    paths = run_paths(trained_run)
+    wrong = trained_run.parent / "wrong-merge"
+    shutil.copytree(merged, wrong)
+    shutil.copy(Path(paths.base_model) / "model.safetensors", wrong / "model.safetensors")
+    check = compare_logits(paths, wrong, ["What is memory?"])
+    assert not check.ok and check.relative > 0.5, check
 
 
 def test_eval_writes_consistent_reports_and_tuned_beats_base(trained_run: Path, tmp_path: Path):

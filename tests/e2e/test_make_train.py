@@ -1,0 +1,97 @@
+"""`make train` itself, once: the real target and its whole chain (validate, tiny, config with
+its check and memory estimate, preflight, Axolotl, trained), in a copy of the checkout so that
+nothing lands in the working tree. A step count override keeps it to about two minutes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import OFFLINE_ENV, REPO
+
+pytestmark = pytest.mark.slow
+
+STEPS = 12
+
+
+def copy_checkout(dest: Path) -> None:
+    """Tracked and untracked (not ignored) files, as a fresh clone plus local edits has them;
+    .venv is linked, not copied."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for rel in listed:
+        src = REPO / rel
+        if not (src.exists() or src.is_symlink()):
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, target)
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    # The virtualenv is set up already: keep make from reinstalling it from the copy.
+    stamp = (REPO / ".venv" / ".installed").stat().st_mtime
+    os.utime(dest / "pyproject.toml", (stamp - 60, stamp - 60))
+
+
+def test_make_train_runs_the_whole_chain(tmp_path: Path, tiny_model: Path) -> None:
+    work = tmp_path / "checkout"
+    copy_checkout(work)
+    env = {
+        **os.environ,
+        **OFFLINE_ENV,
+        "PSYCH_CACHE_DIR": str(tiny_model.parent),  # the session's tiny model
+    }
+    args = ["make", "train", "PRESET=tiny-cpu", f"SET=max_steps={STEPS}"]
+    done = subprocess.run(
+        args,
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+    )
+    log = done.stdout
+    assert done.returncode == 0, log[-5000:]
+
+    # Every step of the chain ran, in order (the recipe is silent: each step's own output).
+    steps = [
+        "== no CUDA GPU found: running the CPU demo (preset tiny-cpu)",
+        "ok: 2 file(s), ",  # psych validate of the shipped train and eval files
+        str(tiny_model),  # psych tiny
+        "wrote: axolotl_configs/generated/tiny-cpu.yml",  # psych config
+        "ok: check-config axolotl_configs/generated/tiny-cpu.yml: 0 error(s)",
+        "GPU memory estimate for this run",
+        "Training completed! Saving trained model to outputs/tiny-cpu",  # axolotl.cli.train
+        "Adapter written to: outputs/tiny-cpu/",  # psych trained
+    ]
+    at = 0
+    for step in steps:
+        found = log.find(step, at)
+        assert found >= 0, f"missing or out of order: {step!r}\n{log[-3000:]}"
+        at = found + len(step)
+
+    out = work / "outputs" / "tiny-cpu"
+    for name in ("adapter_model.safetensors", "adapter_config.json", "README.md"):
+        assert (out / name).is_file(), name
+    card = (out / "README.md").read_text()
+    assert f"global_step: {STEPS}" in card and "- rows: 1050" in card
+    config = (work / "axolotl_configs" / "generated" / "tiny-cpu.yml").read_text()
+    assert f"max_steps: {STEPS}" in config and str(tiny_model) in config
+
+    # A second `make train` stops before training instead of overwriting the finished run.
+    again = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0
+    assert "holds a finished run's adapter; not overwriting it" in again.stderr
+    assert "Training completed" not in again.stdout + again.stderr
