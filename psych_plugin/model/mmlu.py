@@ -193,20 +193,25 @@ def score(
     batch_size: int | str = 8,
     limit: int | None = None,
 ) -> dict[str, tuple[list[Question], float]]:
-    """{task: (questions, harness accuracy)}: lm_eval's simple_evaluate on a loaded model
+    """{task: (questions, harness accuracy)}: lm_eval's evaluator on a loaded model
     (transformers or PEFT) with per-question log-likelihoods of the four answer letters."""
     quiet_harness_logs()
-    from lm_eval import simple_evaluate
+    from lm_eval.evaluator import evaluate as harness_evaluate
     from lm_eval.models.huggingface import HFLM
 
     # A loaded model, not a name: HFLM's own PEFT path resizes the embeddings to the
     # tokenizer's length (151,669 rows for Qwen3, whose config pads to 151,936) before it loads
     # the adapter, so "tuned" would run on different base weights than "base".
     lm = HFLM(pretrained=lm_model, tokenizer=tokenizer, batch_size=batch_size)
-    out = simple_evaluate(
-        model=lm,
-        tasks=list(tasks.values()),
-        num_fewshot=shots,
+    # What simple_evaluate does to the tasks (few-shot count, its default sampler seed), without
+    # its extras: it re-indexes every task file of the harness and runs torch's collect_env
+    # (pip in a subprocess), about 20 s per call on 2 cores.
+    for task in tasks.values():
+        task.set_config(key="num_fewshot", value=shots)
+        task.set_fewshot_seed(seed=1234)
+    out = harness_evaluate(
+        lm=lm,
+        task_dict=tasks,
         limit=limit,
         log_samples=True,
         bootstrap_iters=0,

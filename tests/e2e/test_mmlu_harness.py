@@ -36,16 +36,25 @@ def mmlu_prompt(subject: str, dev: list[list[str]], row: list[str], shots: int) 
 
 
 def own_logliks(model, tokenizer, prompt: str) -> list[float]:
+    """log P(" X" | prompt) for each letter, from one forward pass over the prompt (a letter
+    that is several tokens here gets its own pass)."""
     import torch
 
     ctx = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+    def logprobs(ids: list[int]) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
+
+    last = logprobs(ctx)[-1]
     out = []
     for letter in "ABCD":
         cont = tokenizer(" " + letter, add_special_tokens=False)["input_ids"]
-        ids = torch.tensor([ctx + cont])
-        with torch.no_grad():
-            logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
-        out.append(sum(float(logp[len(ctx) - 1 + i, t]) for i, t in enumerate(cont)))
+        if len(cont) == 1:
+            out.append(float(last[cont[0]]))
+        else:
+            logp = logprobs(ctx + cont)
+            out.append(sum(float(logp[len(ctx) - 1 + i, t]) for i, t in enumerate(cont)))
     return out
 
 
