@@ -202,28 +202,30 @@ def print_eval_tables(console: Any, result: dict[str, Any]) -> None:
     if "mmlu" not in result:
         return
     mmlu = result["mmlu"]
-    table = Table(title=f"MMLU, {mmlu['shots']}-shot (lm-evaluation-harness): accuracy, 95% CI")
-    for col in ("subject", "questions", "chance", "majority letter", "base", "tuned", "change"):
-        table.add_column(col, justify="left" if col == "subject" else "right")
-
-    def acc(m: dict[str, Any] | None) -> str:
-        if not m:
-            return "-"
-        lo, hi = m["ci95"]
-        return f"{100 * m['accuracy']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
-
+    table = Table(title=f"MMLU psychology, {mmlu['shots']}-shot (lm-evaluation-harness)")
+    for col in ("subject", "model", "accuracy", "95% CI", "change", "McNemar p"):
+        table.add_column(col, justify="left" if col in ("subject", "model") else "right")
+    notes = []
     for subject, s in mmlu["subjects"].items():
-        p = s.get("paired")
-        table.add_row(
-            subject,
-            str(s["questions"]),
-            f"{100 * s['chance']:.0f}%",
-            f"{s['majority_letter']}: {100 * s['majority_share']:.1f}%",
-            acc(s.get("base")),
-            acc(s.get("tuned")),
-            f"{100 * p['change']:+.1f} pts (McNemar p={p['mcnemar_p']:.3g})" if p else "-",
+        label = f"{subject.removesuffix('_psychology').replace('_', ' ')} ({s['questions']})"
+        for name in ("base", "tuned"):
+            if name not in s:
+                continue
+            m, p = s[name], s.get("paired") if name == "tuned" else None
+            lo, hi = m["ci95"]
+            table.add_row(
+                label if name == "base" else "",
+                name,
+                f"{100 * m['accuracy']:.1f}%",
+                f"{100 * lo:.1f}-{100 * hi:.1f}",
+                f"{100 * p['change']:+.1f} pts" if p else "",
+                f"{p['mcnemar_p']:.3g}" if p else "",
+            )
+        notes.append(
+            f"{subject}: always {s['majority_letter']} scores {100 * s['majority_share']:.1f}%"
         )
     console.print(table)
+    print(f"chance 25%; {'; '.join(notes)}")
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

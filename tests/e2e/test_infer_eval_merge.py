@@ -168,7 +168,8 @@ def test_eval_writes_consistent_reports_and_tuned_beats_base(trained_run: Path, 
         assert "gained" in block["paired"]
     # The trained adapter moves the letters' log-likelihoods.
     assert any(r["base"]["logliks"] != r["tuned"]["logliks"] for r in lines)
-    assert "MMLU, 2-shot" in done.stdout and "McNemar" in done.stdout
+    assert "MMLU psychology, 2-shot" in done.stdout and "McNemar" in done.stdout
+    assert "chance 25%; high_school_psychology: always " in done.stdout
 
 
 def test_eval_stops_before_loading_on_bad_input(trained_run: Path, tmp_path: Path):
