@@ -7,11 +7,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import queue
 import random
 import sys
+import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -277,7 +280,7 @@ def run_chunks(builder: Builder, chunks: list[Chunk], state: BuildState, cars: S
     todo = deque(c for c in chunks if c.index not in done)
     client = builder.client
     workers = builder.args.concurrency if client is not None else 0
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="llm") if workers else None
+    pool = _Workers(workers) if workers else None
     ahead = 1 + -(-workers // len(CATEGORIES))  # chunks asked in advance: keeps workers busy
     inflight: deque[tuple[Chunk, dict[str, Future[Reply]] | None]] = deque()
     ticker = _Ticker(len(chunks), len(done), client)
@@ -323,8 +326,49 @@ def run_chunks(builder: Builder, chunks: list[Chunk], state: BuildState, cars: S
     finally:
         commit()
         if pool is not None:
-            # Ctrl-C or an error: do not wait for requests whose answers nobody will use.
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.stop()
+
+
+class _Workers:
+    """A thread pool whose threads do not hold up the exit: after Ctrl-C, a request in flight
+    (up to --timeout seconds) is abandoned, not waited for (ThreadPoolExecutor joins its
+    threads at exit)."""
+
+    def __init__(self, n: int) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None]
+        self.jobs = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self._work, name=f"llm-{i}", daemon=True) for i in range(n)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.jobs.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:  # handed to whoever waits on the future
+                future.set_exception(e)
+
+    def stop(self) -> None:
+        """Queued jobs are cancelled; running ones finish (or not) in the background."""
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        for _ in self.threads:
+            self.jobs.put(None)
 
 
 class _Ticker:

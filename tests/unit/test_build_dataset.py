@@ -660,6 +660,38 @@ def test_resume_after_sigkill_matches_a_clean_run(tmp_path, llm):
     assert out.read_bytes() == clean.read_bytes()
 
 
+def test_ctrl_c_does_not_wait_for_requests_in_flight(tmp_path, llm):
+    """A request may take --timeout seconds; Ctrl-C must not sit that out."""
+    fake, url = llm
+    fake.delay = 30.0  # every request hangs
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "psych_plugin", "build-dataset", str(BOOK), "-o", str(out)]
+        + ["--llm-url", url, "--model", "m", "--timeout", "60"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # A shell's background job ignores SIGINT; the user's terminal does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not fake.inflight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake.inflight, "no request arrived"
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=20)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert took < 5, took  # not the 30 s a request in flight would take
+    assert b"interrupted" in err and not out.exists()
+
+
 def interrupt_at(monkeypatch: pytest.MonkeyPatch, n: int) -> Callable[[], None]:
     """Ctrl-C while the n-th chunk is being worked on; returns a function that undoes it."""
     real = Builder.chunk_rows
