@@ -270,6 +270,7 @@ def test_rule_path_filters_textbook_apparatus(tmp_path, capsys):
     )[:3]:
         assert absent not in text, absent
     assert "pigeons" not in text and "shaping" not in text.casefold()  # the Link to Learning box
+    assert "Foer" not in text  # the same label opening a plain paragraph
     assert "wondered" not in text  # the rhetorical question
     assert not any(r["output"].rstrip().endswith("?") for r in rows)
     # Learning Objectives is not a section: the prose after it keeps its own section's name.
