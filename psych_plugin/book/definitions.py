@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..dataset.rows import normalise
 from .reading import MD_HEADING
 from .rows import make_row
 from .text import STRONG, clean_markdown, pick, split_sentences, word_set
@@ -440,7 +439,3 @@ def definition_row(d: Definition, style: TermStyle, source: str) -> dict[str, st
     template = pick(d.term, templates)
     output = " ".join(_sentence_end(s) for s in d.sentences)
     return make_row(template.format(t=with_article, bare=bare), "", output, "definition", source)
-
-
-def same_term(a: str, b: str) -> bool:
-    return normalise(a) == normalise(b)
