@@ -427,11 +427,12 @@ def finish(builder: Builder, state: BuildState, cars: Sidecars, chunks: int) -> 
     client = builder.client
     if client is not None and client.requests:
         took = time.monotonic() - builder.started
+        # "sent", not "used": some servers accept the field and ignore it.
         fmt = (
-            "with response_format (JSON schema)"
+            "response_format (JSON schema) sent"
             if client.structured
-            else "without response_format ("
-            + ("off" if builder.args.no_json_schema else "the server rejected it")
+            else "no response_format ("
+            + ("--no-json-schema" if builder.args.no_json_schema else "the server rejected it")
             + ")"
         )
         print(

@@ -445,7 +445,7 @@ def test_structured_output_requests_concurrency_and_fallback(tmp_path, capsys, l
     assert build(BOOK, out, *base, "--concurrency", "6", "--max-tokens", "300") == 0
     printed = capsys.readouterr().out
     assert fake.max_inflight >= 3, fake.max_inflight  # in flight together
-    assert "with response_format (JSON schema)" in printed and "6 in flight" in printed
+    assert "response_format (JSON schema) sent" in printed and "6 in flight" in printed
     body = fake.bodies[0]
     assert body["max_tokens"] == 300
     schema = body["response_format"]["json_schema"]["schema"]
@@ -462,7 +462,7 @@ def test_structured_output_requests_concurrency_and_fallback(tmp_path, capsys, l
     fallback = tmp_path / "fallback.jsonl"
     assert build(BOOK, fallback, *base, "--concurrency", "2", "--max-tokens", "300") == 0
     printed = capsys.readouterr().out
-    assert "without response_format (the server rejected it)" in printed
+    assert "no response_format (the server rejected it)" in printed
     assert "skipped 0 LLM replies" in printed
     rejected = [b for b in fake.bodies if "response_format" in b]
     assert 1 <= len(rejected) <= 2  # the requests already in flight when the first was refused
