@@ -206,3 +206,39 @@ def test_type_lists_and_aliases_read_naturally():
     assert RowChecker(schema).errors({"instruction": "Q", "response": "A"}) == [
         ("response", "unknown field (allowed: instruction, input, category, source)")
     ]
+
+
+def test_jsonschema_wording_is_cut_and_names_the_keyword():
+    schema = copy.deepcopy(load_schema())
+    schema["properties"]["output"] = {"type": "string", "not": {"pattern": "^z"}}
+    [(field, message)] = RowChecker(schema).errors(
+        {"instruction": "Q", "input": "", "output": "z" * 1000}
+    )
+    # jsonschema says "'zzz...z' should not be valid under {...}": the value is cut to 60
+    # characters of JSON, the rest of its wording kept.
+    assert message == (
+        '"' + "z" * 55 + "...\" should not be valid under {'pattern': '^z'} (schema keyword: not)"
+    )
+    # A message that stays long after the value is cut is cut as a whole.
+    schema["properties"]["output"] = {"type": "string", "not": {"description": "d" * 300}}
+    [(_, message)] = RowChecker(schema).errors({"instruction": "Q", "input": "", "output": "A"})
+    assert len(message) == MESSAGE_LIMIT and message.endswith("... (schema keyword: not)")
+
+
+def test_long_enums_are_cut():
+    schema = copy.deepcopy(load_schema())
+    schema["properties"]["category"]["enum"] = [f"kind_{i:03d}" for i in range(40)]
+    [(field, message)] = RowChecker(schema).errors(
+        {"instruction": "Q", "input": "", "output": "A", "category": "other"}
+    )
+    choices = ", ".join(f"kind_{i:03d}" for i in range(40))
+    assert message == f'must be one of: {choices[:117]}... (got "other")'
+
+
+def test_non_json_python_values_are_named():
+    """Rows built in Python (psych build-dataset) may hold any object; the message names it."""
+    checker = RowChecker(load_schema())
+    assert checker.errors(("a",)) == [("-", "expected a JSON object, got a tuple")]
+    assert checker.errors({"instruction": "Q", "input": b"x", "output": "A"}) == [
+        ("input", "expected a string, got a bytes")
+    ]
