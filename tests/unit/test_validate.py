@@ -26,7 +26,8 @@ def validate(tmp_path: Path, content: bytes | str, *flags: str, capsys) -> tuple
     code = main(["validate", str(path), *flags])
     out = capsys.readouterr()
     assert path.read_bytes() == before  # never writes to what it reads
-    assert "Traceback" not in out.out + out.err
+    # (An exception would fail the test by itself; tracebacks of a real process are checked in
+    # test_robustness.py.)
     return code, out.out.replace(str(path), "F")
 
 
