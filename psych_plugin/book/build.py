@@ -106,14 +106,21 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _eval_keys(path: str | None) -> tuple[frozenset[str], str | None]:
-    if not path:
+def _eval_keys(paths: list[str] | None) -> tuple[frozenset[str], str | None]:
+    """Prompt keys of every held-out file (--eval is repeatable: paraphrase and unseen sets),
+    and one hash of them all, so a resumed run knows they did not change."""
+    if not paths:
         return frozenset(), None
-    check_readable(Path(path))
-    rows, errors = load_rows(Path(path))
-    if errors:
-        raise UsageError(f"{path}: {len(errors)} invalid row(s); run: psych validate {path}")
-    return frozenset(prompt_key(r.data) for r in rows), _sha256(Path(path).read_bytes())
+    keys: set[str] = set()
+    digest = hashlib.sha256()
+    for path in paths:
+        check_readable(Path(path))
+        rows, errors = load_rows(Path(path))
+        if errors:
+            raise UsageError(f"{path}: {len(errors)} invalid row(s); run: psych validate {path}")
+        keys.update(prompt_key(r.data) for r in rows)
+        digest.update(_sha256(Path(path).read_bytes()).encode())
+    return frozenset(keys), digest.hexdigest()
 
 
 def _client(args: argparse.Namespace) -> LlmClient | None:

@@ -45,7 +45,12 @@ def add_parsers(sub: Any) -> None:
         help="book name used in each row's source (default: the Markdown "
         "title, else the file name)",
     )
-    p.add_argument("--eval", metavar="EVAL", help="drop rows whose prompt is in this eval file")
+    p.add_argument(
+        "--eval",
+        action="append",
+        metavar="EVAL",
+        help="drop rows whose prompt is in this held-out file (repeatable)",
+    )
     p.add_argument(
         "--chunk-chars",
         type=int,

@@ -254,6 +254,15 @@ def test_duplicates_and_eval_leakage_are_dropped(tmp_path, capsys):
     assert "1 in --eval" in capsys.readouterr().out
     assert leaked not in rows_of(out2) and len(rows_of(out2)) == len(rows) - 1
 
+    # --eval is repeatable (a paraphrase set and an unseen set): rows in either are dropped.
+    leaked2 = next(r for r in rows if "object permanence" in r["instruction"])
+    other = tmp_path / "unseen.jsonl"
+    other.write_text(json.dumps({**leaked2, "output": "Something else."}) + "\n")
+    out3 = tmp_path / "out3.jsonl"
+    assert build(book, out3, "--eval", str(eval_file), "--eval", str(other)) == 0
+    assert "2 in --eval" in capsys.readouterr().out
+    assert len(rows_of(out3)) == len(rows) - 2 and leaked2 not in rows_of(out3)
+
 
 def test_rule_path_filters_textbook_apparatus(tmp_path, capsys):
     """What a real textbook adds around its prose gives no rows: learning objectives, figure
