@@ -116,11 +116,13 @@ infer: $(STAMP)
 	$(PSYCH) infer --config $(CONFIG) "$(PROMPT)"
 
 # MMLU psychology runs with the held-out sets (MMLU=0 skips it); its data comes from the hub
-# (cais/mmlu), or offline from MMLU_DIR, a folder of the official CSVs.
+# (cais/mmlu), or offline from MMLU_DIR, a folder of the official CSVs. MMLU_LIMIT=N: only the
+# first N questions of each subject (a quick look, not comparable with published scores).
 MMLU ?= 1
 MMLU_DIR ?=
+MMLU_LIMIT ?=
 eval: $(STAMP)
-	$(PSYCH) eval --config $(CONFIG) $(if $(filter-out 0,$(MMLU)),$(if $(MMLU_DIR),--mmlu-dir $(MMLU_DIR),--mmlu))
+	$(PSYCH) eval --config $(CONFIG) $(if $(filter-out 0,$(MMLU)),$(if $(MMLU_DIR),--mmlu-dir $(MMLU_DIR),--mmlu) $(if $(MMLU_LIMIT),--mmlu-limit $(MMLU_LIMIT)))
 
 merge: $(STAMP)
 	$(PSYCH) merge --config $(CONFIG)
