@@ -136,3 +136,27 @@ def test_eval_file_specs(tmp_path: Path):
         parse_eval_files(["x=a.jsonl", "x=b.jsonl"])
     with pytest.raises(UsageError, match="NAME=PATH"):
         parse_eval_files(["bad name=a.jsonl"])
+
+
+def make_eval(*args: str) -> str:
+    import subprocess
+
+    from tests.conftest import REPO
+
+    done = subprocess.run(
+        ["make", "-n", "eval", "PRESET=tiny-cpu", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_make_eval_lines():
+    config = "--config axolotl_configs/generated/tiny-cpu.yml"
+    assert make_eval().endswith(f"psych eval {config} --mmlu")
+    assert make_eval("MMLU_DIR=/d", "MMLU_LIMIT=50").endswith(
+        f"psych eval {config} --mmlu-dir /d --mmlu-limit 50"
+    )
+    assert make_eval("MMLU=0", "MMLU_DIR=/d").endswith(f"psych eval {config}")
