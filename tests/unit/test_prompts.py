@@ -154,3 +154,62 @@ def test_prompt_round_trip_plugin_file_infer(tmp_path, tiny_model, tiny_tokenize
     settings = prompt_settings(run_paths(yml), use_adapter=False)
     rebuilt = render_prompt(settings, tiny_tokenizer, row["instruction"], row["input"], "theory")
     assert rebuilt == trained_prompt
+
+
+def test_strategy_shape_defaults_and_length_boundary(tiny_tokenizer):
+    strategy = PsychologyPromptStrategy(tiny_tokenizer, PromptSettings(), False, 2048)
+    # A batch without the optional columns: input "" and no category, as Axolotl may pass it.
+    out = strategy.tokenize_prompt({"instruction": ["Q?"], "output": ["A."]})
+    [ids], [mask], [labels] = out["input_ids"], out["attention_mask"], out["labels"]
+    assert mask == [1] * len(ids) and len(labels) == len(ids)
+    full = strategy.tokenize_prompt(
+        {"instruction": ["Q?"], "input": [None], "output": ["A."], "category": [None]}
+    )
+    assert full["input_ids"] == [ids]
+    # Exactly sequence_len tokens fits; one more is over (and the count accumulates).
+    fits = PsychologyPromptStrategy(tiny_tokenizer, PromptSettings(), False, len(ids))
+    fits.tokenize_prompt({"instruction": ["Q?"], "output": ["A."]})
+    assert fits.over_length == 0
+    over = PsychologyPromptStrategy(tiny_tokenizer, PromptSettings(), False, len(ids) - 1)
+    for _ in range(2):
+        over.tokenize_prompt({"instruction": ["Q?"], "output": ["A."]})
+    assert over.over_length == 2 and over.supports_batched is True
+
+
+def test_load_reads_the_config(tiny_tokenizer):
+    from psych_plugin.prompt_strategy import load
+
+    strategy = load(
+        tiny_tokenizer,
+        {"psych_prompt_style": "alpaca", "train_on_inputs": True, "sequence_len": 300},
+    )
+    assert strategy.settings.style == "alpaca" and strategy.train_on_inputs is True
+    assert strategy.sequence_len == 300 and strategy.max_length == 300
+    default = load(tiny_tokenizer, {"psych_prompt_style": "chat"})
+    assert default.train_on_inputs is False and default.sequence_len == 2048
+
+
+def test_tokenizer_without_eos_is_refused(tiny_tokenizer):
+    import copy
+
+    broken = copy.deepcopy(tiny_tokenizer)
+    broken.eos_token = None
+    with pytest.raises(ValueError, match="no EOS token"):
+        PsychologyPromptStrategy(broken, PromptSettings())
+
+
+def test_from_cfg_reads_every_key():
+    settings = PromptSettings.from_cfg(
+        {
+            "psych_prompt_style": "alpaca",
+            "psych_system_prompt": "S",
+            "psych_category_prompts": True,
+            "psych_category_system_prompts": {"theory": "T"},
+            "psych_alpaca_preamble": "P\n\n",
+        }
+    )
+    assert settings.style == "alpaca" and settings.system_prompt == "S"
+    assert settings.use_category_prompts is True and settings.alpaca_preamble == "P\n\n"
+    assert settings.category_prompts["theory"] == "T"
+    assert settings.category_prompts["definition"].startswith("Give a precise definition")
+    assert PromptSettings.from_cfg({}) == PromptSettings()
