@@ -440,6 +440,18 @@ def _check_hardware(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
             warn(key, f"{key} needs bitsandbytes, which is not installed")
     if str(cfg.get("optimizer") or "").startswith("paged_") and not hw.cuda:
         warn("optimizer", "paged optimizers page to CUDA memory; none detected")
+    # Both tried on this project's CPU machine with 2 gloo processes (README, several processes).
+    if cfg.get("deepspeed") and not hw.cuda:
+        warn(
+            "deepspeed",
+            "DeepSpeed runs on CUDA GPUs (install it there: pip install deepspeed); none detected",
+        )
+    if (cfg.get("fsdp_config") or cfg.get("fsdp")) and not hw.cuda:
+        warn(
+            "fsdp_config",
+            "FSDP needs a GPU in Axolotl 0.19 (FSDP2 builds a CUDA device mesh, FSDP1 asks "
+            "accelerate for an accelerator); none detected",
+        )
 
 
 def _check_attention_package(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:

@@ -172,3 +172,19 @@ def test_other_nodes_only_check_writability(tmp_path, capsys):
     config = interrupted_run(tmp_path, learning_rate=0.001)
     assert main(["preflight", str(config), "--node-rank", "1"]) == 0
     assert "resuming" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("preset", "field"),
+    [("qwen3-1.7b-qlora-ds2", "deepspeed"), ("qwen3-1.7b-lora-fsdp", "fsdp_config")],
+)
+def test_engines_that_need_a_gpu_warn_on_a_cpu(preset, field, tmp_path):
+    from psych_plugin.configs.checks import Hardware, check_config
+    from psych_plugin.configs.templates import render, resolve_preset
+
+    path = tmp_path / f"{preset}.yml"
+    path.write_text(render(resolve_preset(preset, [])))
+    cpu = Hardware(cuda=False, flash_attn=False, bitsandbytes=True)
+    gpu = Hardware(cuda=True, flash_attn=True, bitsandbytes=True)
+    assert field in {p.field for p in check_config(path, cpu) if p.severity == "warning"}
+    assert field not in {p.field for p in check_config(path, gpu)}
