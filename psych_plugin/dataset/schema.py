@@ -199,7 +199,8 @@ def _generic(err: ValidationError) -> str:
     """jsonschema's own message, with the offending value cut to a readable length."""
     message = err.message
     whole = repr(err.instance)
-    if len(whole) > VALUE_LIMIT and whole in message:
+    # (no mutate: `or` only replaces a short value with itself, or replaces nothing)
+    if len(whole) > VALUE_LIMIT and whole in message:  # pragma: no mutate
         message = message.replace(whole, _short(err.instance))
     keyword = f" (schema keyword: {err.validator})"
     return _cut(message, MESSAGE_LIMIT - len(keyword)) + keyword

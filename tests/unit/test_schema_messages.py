@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -71,10 +72,23 @@ texts = (
     | st.text(alphabet="aAbx1 ", min_size=25, max_size=400)
 )
 values = texts | st.none() | st.integers() | st.booleans() | st.lists(st.text(max_size=3))
-rows = st.dictionaries(st.sampled_from([*FIELDS, "response", "extra"]), values, max_size=7)
+CATEGORIES = load_schema()["properties"]["category"]["enum"]
+# Short strings over an alphabet that meets and misses every pattern above, at every length
+# around the limits: most rows are then valid but for one constraint, where bugs hide.
+near_texts = st.text(alphabet="Aab1x \t", max_size=35) | st.sampled_from(["", " ", "A", "ab"])
+rows = st.dictionaries(
+    st.sampled_from([*FIELDS, "response", "extra"]), values, max_size=7
+) | st.fixed_dictionaries(
+    {"instruction": near_texts, "input": near_texts, "output": near_texts},
+    optional={
+        "category": st.sampled_from(CATEGORIES) | values,
+        "source": near_texts | values,
+        "response": values,
+    },
+)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(edited_schemas(), rows)
 def test_edited_schema_verdicts_and_messages(schema, row):
     Draft202012Validator.check_schema(schema)
@@ -242,3 +256,92 @@ def test_non_json_python_values_are_named():
     assert checker.errors({"instruction": "Q", "input": b"x", "output": "A"}) == [
         ("input", "expected a string, got a bytes")
     ]
+
+
+GOOD = {"instruction": "Abc", "input": "", "output": "Yes.", "category": "theory", "source": "Ab"}
+
+
+def edited(**changes) -> dict:
+    """The shipped schema with field specs updated (`field=dict`) and top-level keys set."""
+    schema = copy.deepcopy(load_schema())
+    for key, value in changes.items():
+        if key in schema["properties"]:
+            schema["properties"][key].update(value)
+        else:
+            schema[key] = value
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("schema", "row", "valid"),
+    [
+        (edited(), GOOD, True),
+        (edited(), {**GOOD, "extra": 1}, False),  # closed: an unknown key
+        (edited(additionalProperties=True), {**GOOD, "extra": 1}, True),
+        ({**edited(), "additionalProperties": None}, GOOD, None),  # not compiled
+        (edited(output={"minLength": 4}), GOOD, True),  # exactly the minimum
+        (edited(output={"minLength": 5}), GOOD, False),
+        (edited(instruction={"maxLength": 3}), GOOD, True),  # exactly the maximum
+        (edited(instruction={"maxLength": 2}), GOOD, False),
+        (edited(source={"pattern": "^[A-Z]"}), GOOD, True),
+        (edited(source={"pattern": "^[A-Z]"}), {**GOOD, "source": "ab"}, False),
+        (edited(source={"enum": ["Ab", "Cd"]}), GOOD, True),
+        (edited(source={"enum": ["Cd"]}), GOOD, False),
+        (edited(required=["instruction", "input", "output", "category"]), GOOD, True),
+        (
+            edited(required=["instruction", "input", "output", "category"]),
+            {k: v for k, v in GOOD.items() if k != "category"},
+            False,
+        ),
+        (edited(required=["instruction", "output"]), {**GOOD, "input": ...}, True),
+        (edited(required=["instruction", "input", "output", "tag"]), GOOD, False),
+        # Without `type`, string keywords ignore non-strings (JSON Schema); with it, they fail.
+        (
+            {**edited(), "properties": {**edited()["properties"], "source": {"maxLength": 1}}},
+            {**GOOD, "source": 12345},
+            True,
+        ),
+        (
+            {**edited(), "properties": {**edited()["properties"], "source": {"maxLength": 1}}},
+            {**GOOD, "source": "12345"},
+            False,
+        ),
+        (
+            {**edited(), "properties": {**edited()["properties"], "source": {"pattern": "^x"}}},
+            {**GOOD, "source": None},
+            True,
+        ),
+        (
+            {**edited(), "properties": {**edited()["properties"], "source": {}}},
+            {**GOOD, "source": []},
+            True,
+        ),
+        (edited(source={"maxLength": 1}), {**GOOD, "source": 7}, False),
+        # No properties at all: closed, so only the empty object could pass, and it lacks the
+        # required fields.
+        ({k: v for k, v in edited().items() if k != "properties"}, {}, False),
+        ({**edited(), "required": []}, {}, True),
+    ],
+)
+def test_fast_path_verdicts_one_keyword_at_a_time(schema, row, valid):
+    row = {k: v for k, v in row.items() if v is not ...}
+    fast = compile_fast_check(schema)
+    reference = Draft202012Validator(schema).is_valid(row)
+    if valid is None:  # a schema the compiler must leave to jsonschema
+        assert fast is None
+        return
+    assert reference is valid
+    assert fast is not None and fast(row) is valid
+    assert (RowChecker(schema).errors(row) == []) is valid
+
+
+def test_quoted_values_are_cut_at_sixty_characters():
+    checker = RowChecker(edited(source={"pattern": "^[A-Z]"}))
+    exact = "a" * 58  # 60 characters of JSON with its quotes: kept whole
+    [(_, message)] = checker.errors({**GOOD, "source": exact})
+    assert message.endswith(f'(got "{exact}")')
+    [(_, message)] = checker.errors({**GOOD, "source": exact + "a"})
+    assert message.endswith('(got "' + "a" * 55 + '...")')
+    # Not a string: cut without a closing quote.
+    [(_, message)] = checker.errors({**GOOD, "category": list(range(40))})
+    assert message.endswith("(got [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16...)")
