@@ -157,14 +157,14 @@ class RowChecker:
                 (p for p in want if p not in value and err.message.startswith(repr(p))),
                 next((p for p in want if p not in value), "?"),
             )
-            present = [k for k in value if suggest_field(k, self.schema) == missing]
+            present = [k for k in value if suggest_field(k, err.schema) == missing]
             hint = f" (found '{present[0]}': rename it to '{missing}')" if present else ""
             return [(prefix + str(missing), f"missing required field{hint}")]
         if kind == "additionalProperties" and want is False and isinstance(value, dict):
             allowed = list(err.schema.get("properties", {}))
             out = []
             for extra in sorted(k for k in value if k not in allowed):
-                guess = suggest_field(extra, self.schema)
+                guess = suggest_field(extra, err.schema)
                 hint = f"; did you mean '{guess}'?" if guess else ""
                 out.append((prefix + extra, f"unknown field{hint} (allowed: {', '.join(allowed)})"))
             if out:

@@ -345,3 +345,56 @@ def test_quoted_values_are_cut_at_sixty_characters():
     # Not a string: cut without a closing quote.
     [(_, message)] = checker.errors({**GOOD, "category": list(range(40))})
     assert message.endswith("(got [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16...)")
+
+
+def test_issue_edits_in_process():
+    """The same messages as through `psych validate`, from the checker itself."""
+    checker = RowChecker(issue_schema())
+    good = {**GOOD, "output": "A mental framework.", "source": "Piaget"}
+    assert checker.errors(good) == []
+    assert checker.errors({**good, "output": "Too short"}) == [
+        ("output", 'is 9 characters long, under the schema\'s minLength of 12 (got "Too short")')
+    ]
+    assert checker.errors({**good, "instruction": "W" * 121}) == [
+        (
+            "instruction",
+            "is 121 characters long, over the schema's maxLength of 120 "
+            '(got "' + "W" * 55 + '...")',
+        )
+    ]
+
+
+def test_every_missing_field_is_named_once():
+    assert RowChecker(load_schema()).errors({"instruction": "Q"}) == [
+        ("input", "missing required field"),
+        ("output", "missing required field"),
+    ]
+
+
+def test_typos_get_a_suggestion():
+    errors = RowChecker(load_schema()).errors({"instruction": "Q", "input": "", "outptu": "A"})
+    assert errors == [
+        (
+            "outptu",
+            "unknown field; did you mean 'output'? (allowed: instruction, input, output, "
+            "category, source)",
+        ),
+        ("output", "missing required field (found 'outptu': rename it to 'output')"),
+    ]
+
+
+def test_nested_objects_name_the_full_path():
+    schema = copy.deepcopy(load_schema())
+    schema["properties"]["meta"] = {
+        "type": "object",
+        "required": ["page"],
+        "properties": {"page": {"type": "integer"}, "book": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    checker = RowChecker(schema)
+    assert checker.fast is None  # an object property: jsonschema checks it
+    row = {"instruction": "Q", "input": "", "output": "A", "meta": {"boko": "x"}}
+    assert checker.errors(row) == [
+        ("meta.boko", "unknown field; did you mean 'book'? (allowed: page, book)"),
+        ("meta.page", "missing required field"),
+    ]
