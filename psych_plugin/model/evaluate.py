@@ -328,7 +328,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", ncols=len(labels))
     fig.suptitle("Before vs after fine-tuning")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / nrows))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.7 / (4.2 * nrows)))  # room for the title, no more
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
