@@ -1,5 +1,5 @@
 """Does Axolotl's sample packing let rows attend to each other? Run as
-`python -m tests.e2e.packing_probe CONFIG`; prints one JSON line.
+`python -m tests.e2e.packing_probe CONFIG...`; prints one JSON line per config.
 
 It builds the trainer exactly as `axolotl.cli.train` does (plugins, datasets, patches, the
 multipack collator, the attention-mask drop), takes the first packed training batch, and
@@ -73,4 +73,6 @@ def probe(config: Path) -> dict:
 
 
 if __name__ == "__main__":
-    print("PACKING " + json.dumps(probe(Path(sys.argv[1]))))
+    # Several configs in one process share the cost of importing Axolotl and torch.
+    for arg in sys.argv[1:]:
+        print("PACKING " + json.dumps(probe(Path(arg))), flush=True)
