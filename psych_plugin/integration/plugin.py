@@ -105,7 +105,9 @@ class PsychologyPlugin(BasePlugin):
     def load_datasets(self, cfg: Any, preprocess: bool = False) -> None:
         # The first hook Axolotl calls after normalize_config and before the model loader reads
         # cfg.device_map (pre_model_load comes too late: the loader has copied it already).
-        multiprocess_on_cpu(cfg)
+        if multiprocess_on_cpu(cfg):
+            rank, world = os.environ.get("RANK", "0"), cfg.get("world_size")
+            print(f"psych_plugin: rank {rank} of {world} on the CPU (gloo DDP)", file=sys.stderr)
         return None  # Axolotl loads the datasets itself
 
     def pre_model_load(self, cfg: Any) -> None:
