@@ -213,3 +213,15 @@ def test_from_cfg_reads_every_key():
     assert settings.category_prompts["theory"] == "T"
     assert settings.category_prompts["definition"].startswith("Give a precise definition")
     assert PromptSettings.from_cfg({}) == PromptSettings()
+
+
+def test_settings_from_attribute_configs_and_readable_files(tmp_path, tiny_tokenizer):
+    from types import SimpleNamespace
+
+    # Axolotl's config objects may expose keys as attributes only.
+    settings = PromptSettings.from_cfg(SimpleNamespace(psych_prompt_style="alpaca"))
+    assert settings.style == "alpaca" and settings.system_prompt == PromptSettings().system_prompt
+    # The saved file stays readable: non-ASCII text is written as is, not as \\u escapes.
+    PromptSettings(system_prompt="Réponds en français.").save(tmp_path)
+    assert "Réponds en français." in (tmp_path / "psych_prompt.json").read_text("utf-8")
+    assert PsychologyPromptStrategy(tiny_tokenizer, PromptSettings()).sequence_len == 2048
