@@ -34,10 +34,11 @@ NUM_NODES ?= 1
 NODE_RANK ?= 0
 MASTER_ADDR ?= 127.0.0.1
 MASTER_PORT ?= 29500
+WORLD_SIZE := $(shell echo $$(( $(NPROC) * $(NUM_NODES) )))
 ifeq ($(NPROC)$(NUM_NODES),11)
 LAUNCH := $(PY) -m axolotl.cli.train
 else
-LAUNCH := $(VENV)/bin/accelerate launch --multi_gpu --num_processes $(shell echo $$(( $(NPROC) * $(NUM_NODES) ))) \
+LAUNCH := $(VENV)/bin/accelerate launch --multi_gpu --num_processes $(WORLD_SIZE) \
   --num_machines $(NUM_NODES) --machine_rank $(NODE_RANK) \
   --main_process_ip $(MASTER_ADDR) --main_process_port $(MASTER_PORT) -m axolotl.cli.train
 endif
@@ -108,7 +109,7 @@ train: $(STAMP) $(FLASH_STAMP)
 	$(PSYCH) validate $(DATA)
 	$(if $(findstring tiny,$(PRESET)),$(PSYCH) tiny)
 	$(PSYCH) config $(PRESET) $(if $(FLASH_ATTN),--set attn_implementation=flash_attention_2) $(foreach s,$(SET),--set $(s)) -o $(CONFIG)
-	$(PSYCH) preflight $(CONFIG) $(if $(FORCE),--force) $(if $(filter-out 0,$(NODE_RANK)),--node-rank $(NODE_RANK))
+	$(PSYCH) preflight $(CONFIG) $(if $(FORCE),--force) $(if $(filter-out 0,$(NODE_RANK)),--node-rank $(NODE_RANK)) --world-size $(WORLD_SIZE)
 	$(LAUNCH) $(CONFIG)
 	$(if $(filter-out 0,$(NODE_RANK)),echo "== node $(NODE_RANK) done: node 0 writes the adapter",$(PSYCH) trained $(CONFIG))
 

@@ -127,7 +127,9 @@ def cmd_trained(args: argparse.Namespace) -> int:
 def cmd_preflight(args: argparse.Namespace) -> int:
     from ..configs.preflight import preflight
 
-    result = preflight(Path(args.config), force=args.force, node_rank=args.node_rank)
+    result = preflight(
+        Path(args.config), force=args.force, node_rank=args.node_rank, world_size=args.world_size
+    )
     if result.moved_aside:
         print(f"psych preflight: --force: removed the previous run in {result.output_dir}")
     if result.resume_from:
@@ -180,6 +182,12 @@ def add_parsers(sub: Any) -> None:
         default=0,
         metavar="N",
         help="this machine's rank in a multi-node job (>0: only writability and disk checks)",
+    )
+    p.add_argument(
+        "--world-size",
+        type=int,
+        metavar="N",
+        help="processes the run will have; a resume with another number is refused",
     )
     p.set_defaults(func=cmd_preflight)
     p = sub.add_parser("tiny", help="build (or find cached) the embedded tiny Qwen3 model")

@@ -23,6 +23,8 @@ from ..problems import UsageError
 from .templates import read_yaml
 
 RUN_CONFIG_FILE = "psych_run_config.yml"  # written by the plugin on global rank 0
+# Added to that copy by the plugin: how many processes trained (micro-batch x this = the batch).
+WORLD_SIZE_KEY = "psych_world_size"
 # Keys that change how a run is logged, evaluated, saved or cached, not what it learns: a resumed
 # run may change them freely. Anything else changed means the checkpoint and the config disagree.
 RESUME_SAFE_KEYS = frozenset(
@@ -101,9 +103,13 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def preflight(config: Path, force: bool = False, node_rank: int = 0) -> Preflight:
+def preflight(
+    config: Path, force: bool = False, node_rank: int = 0, world_size: int | None = None
+) -> Preflight:
     """node_rank > 0 (another machine of a multi-node job) checks only what its own processes
-    need; finished-run protection and resume are node 0's, which writes the run's files."""
+    need; finished-run protection and resume are node 0's, which writes the run's files.
+    world_size: the processes the coming run will have (a resume with another count trains
+    with another global batch: refused like a changed key)."""
     cfg = read_yaml(config)
     out = resolve(str(cfg.get("output_dir") or "outputs"))
     base = _existing_ancestor(out)
@@ -134,7 +140,11 @@ def preflight(config: Path, force: bool = False, node_rank: int = 0) -> Prefligh
     resume = last_checkpoint(out) if out.is_dir() else None
     changed: list[str] = []
     if resume is not None and (out / RUN_CONFIG_FILE).is_file():
-        changed = config_changes(read_yaml(out / RUN_CONFIG_FILE), cfg)
+        before = read_yaml(out / RUN_CONFIG_FILE)
+        trained_with = before.pop(WORLD_SIZE_KEY, None)
+        changed = config_changes(before, cfg)
+        if world_size is not None and trained_with is not None and trained_with != world_size:
+            changed.append(f"processes (world size): {trained_with} -> {world_size}")
         if changed and not force:
             more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
             raise UsageError(

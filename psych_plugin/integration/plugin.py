@@ -11,7 +11,7 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 
 from ..atomic import write_text_if_changed
-from ..configs.preflight import RUN_CONFIG_FILE
+from ..configs.preflight import RUN_CONFIG_FILE, WORLD_SIZE_KEY
 from ..dataset.validate import validate_file
 from ..report import format_problem
 from .model_card import write_model_card
@@ -37,12 +37,15 @@ def is_main_process() -> bool:
 
 
 def save_run_config(out: Path, cfg: Any) -> Path | None:
-    """Keep the YAML this run trains with next to its checkpoints (RUN_CONFIG_FILE)."""
+    """Keep the YAML this run trains with, and its number of processes, next to its checkpoints
+    (RUN_CONFIG_FILE): `psych preflight` compares a resume with it."""
     source = cfg.get("axolotl_config_path")
     if not source or not Path(source).is_file():
         return None
     path = out / RUN_CONFIG_FILE
-    write_text_if_changed(path, Path(source).read_text(encoding="utf-8"))
+    text = Path(source).read_text(encoding="utf-8").rstrip("\n")
+    world_size = int(cfg.get("world_size") or 1)
+    write_text_if_changed(path, f"{text}\n{WORLD_SIZE_KEY}: {world_size}\n")
     return path
 
 

@@ -79,6 +79,7 @@ def test_rank_zero_writes_each_file_once(tmp_path, monkeypatch, count_writes):
     out = tmp_path / "out"
     assert sorted(count_writes) == ["README.md", "psych_prompt.json", RUN_CONFIG_FILE]
     assert sorted(p.name for p in out.iterdir()) == sorted(count_writes)
+    assert (out / RUN_CONFIG_FILE).read_text() == "learning_rate: 0.01\npsych_world_size: 1\n"
     assert "global_step: 3" in (out / "README.md").read_text()
     # The same hooks again (a resumed run that ends the same way) rewrite nothing.
     count_writes.clear()
@@ -156,6 +157,16 @@ def test_resume_with_logging_changes_only_is_fine(tmp_path, capsys):
     config = interrupted_run(tmp_path, logging_steps=1, save_steps=2)
     assert main(["preflight", str(config)]) == 0
     assert "resuming the interrupted run" in capsys.readouterr().out
+
+
+def test_resume_with_another_number_of_processes_is_refused(tmp_path, capsys):
+    config = interrupted_run(tmp_path)
+    snapshot = tmp_path / "out" / RUN_CONFIG_FILE
+    snapshot.write_text(snapshot.read_text() + "psych_world_size: 2\n")
+    assert main(["preflight", str(config), "--world-size", "2"]) == 0
+    capsys.readouterr()
+    assert main(["preflight", str(config), "--world-size", "1"]) == 2
+    assert "processes (world size): 2 -> 1" in capsys.readouterr().err
 
 
 def test_config_changes_names_nested_and_missing_keys():
