@@ -321,6 +321,7 @@ def edited(**changes) -> dict:
         # required fields.
         ({k: v for k, v in edited().items() if k != "properties"}, {}, False),
         ({**edited(), "required": []}, {}, True),
+        ({k: v for k, v in edited().items() if k != "required"}, {}, True),  # no `required`
     ],
 )
 def test_fast_path_verdicts_one_keyword_at_a_time(schema, row, valid):
