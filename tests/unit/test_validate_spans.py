@@ -49,6 +49,10 @@ def test_spans_are_cut_at_about_span_bytes(tmp_path, monkeypatch):
 
 def test_several_workers_split_even_a_small_file(tmp_path, monkeypatch):
     path = write(tmp_path, [json.dumps(ROW)] * 50)
+    # Below PARALLEL_MIN_BYTES one span: starting workers would cost more than it saves.
+    seen_small: list[int] = []
+    v.validate_file(path, workers=2, progress=seen_small.append)
+    assert len(seen_small) == 1
     monkeypatch.setattr(v, "PARALLEL_MIN_BYTES", 1)
     seen: list[int] = []
     report = v.validate_file(path, workers=2, progress=seen.append)
