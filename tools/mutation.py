@@ -141,6 +141,9 @@ def run_module(
                 # Forked from the process that collected the tests: each mutant costs only its
                 # tests (a fork server re-imports torch for every mutant, 3x slower here).
                 'process_isolation = "fork"',
+                # A loaded machine runs slow: mutmut's CPU-time limit (15x the measured test
+                # time) then stops mutants that are merely slow and counts them as killed.
+                "timeout_multiplier = 40.0",
                 "",
             ]
         )
