@@ -144,7 +144,7 @@ def make_eval(*args: str) -> str:
     from tests.conftest import REPO
 
     done = subprocess.run(
-        ["make", "-n", "eval", "PRESET=tiny-cpu", *args],
+        ["make", "--no-print-directory", "-n", "eval", "PRESET=tiny-cpu", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -10,7 +10,8 @@ from tests.conftest import REPO
 
 
 def load_runner():
-    spec = importlib.util.spec_from_file_location("mutation", REPO / "tools" / "mutation.py")
+    runner = REPO / "tests" / "tools" / "mutation.py"
+    spec = importlib.util.spec_from_file_location("mutation", runner)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -36,4 +37,5 @@ def test_make_target_passes_module_and_sample():
         text=True,
         check=True,
     )
-    assert done.stdout.strip().endswith(".venv/bin/python tools/mutation.py schema --sample 7")
+    expected = ".venv/bin/python tests/tools/mutation.py schema --sample 7"
+    assert done.stdout.strip().endswith(expected)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = "tests/unit"
 
 # module -> (files to mutate, the fast test files that cover them[, mutant-name globs to keep])
