@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.checkout import copy_checkout
 from tests.conftest import MINI, OFFLINE_ENV, REPO, SCHEMA, held_out
 
 pytestmark = pytest.mark.slow
@@ -34,32 +35,11 @@ def _pip(*args: str, timeout: int = 600) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
 
-def _clean_copy(dest: Path) -> Path:
-    """The checkout as a fresh clone would have it (tracked and new files, links kept as links):
-    a stale build/ or egg-info folder in the checkout must not leak into the wheel."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        src = REPO / name
-        if not src.is_symlink() and not src.exists():
-            continue  # deleted in the working tree
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            target.symlink_to(os.readlink(src))
-        else:
-            shutil.copy2(src, target)
-    return dest
-
-
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    source = _clean_copy(tmp_path_factory.mktemp("clone") / "psych-plugin")
+    # A copy as a fresh clone has it: a stale build/ in the checkout must not leak in.
+    source = copy_checkout(tmp_path_factory.mktemp("clone") / "psych-plugin")
     _pip("wheel", "--no-deps", "-w", str(out), str(source))
     [built] = out.glob("psych_plugin-*.whl")
     return built

@@ -5,12 +5,12 @@ nothing lands in the working tree. A step count override keeps it to about two m
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.checkout import copy_checkout as copy_checkout_as_clone
 from tests.conftest import OFFLINE_ENV, REPO
 
 pytestmark = pytest.mark.slow
@@ -21,23 +21,7 @@ STEPS = 12
 def copy_checkout(dest: Path) -> None:
     """Tracked and untracked (not ignored) files, as a fresh clone plus local edits has them;
     .venv is linked, not copied."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for rel in listed:
-        src = REPO / rel
-        if not (src.exists() or src.is_symlink()):
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            target.symlink_to(os.readlink(src))
-        else:
-            shutil.copy2(src, target)
+    copy_checkout_as_clone(dest)
     (dest / ".venv").symlink_to(REPO / ".venv")
     # The virtualenv is set up already: keep make from reinstalling it from the copy.
     stamp = (REPO / ".venv" / ".installed").stat().st_mtime

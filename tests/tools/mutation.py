@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from tests.checkout import copy_checkout  # noqa: E402
+
 UNIT = "tests/unit"
 
 # module -> (files to mutate, the fast test files that cover them[, mutant-name globs to keep])
@@ -73,23 +76,7 @@ ALSO_COPY = ["schemas", "data", "axolotl_configs", "Makefile", ".ci", ".github"]
 
 
 def _copy_checkout(dest: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for rel in listed:
-        src = ROOT / rel
-        if not src.exists() and not src.is_symlink():
-            continue  # deleted in the working tree
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            target.symlink_to(os.readlink(src))
-        else:
-            shutil.copy2(src, target)
+    copy_checkout(dest, ROOT)
     # mutmut copies the package file by file and skips the resource links; they point at the
     # top-level folders, which are copied next to the mutants.
     resources = dest / "mutants" / "psych_plugin" / "resources"
