@@ -29,6 +29,8 @@ OFFLINE_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 os.environ.update(OFFLINE_ENV)
+# Under `make test` a nested `make -n` would count as a sub-make and print directory lines.
+os.environ.pop("MAKELEVEL", None)
 
 
 def run_psych(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: int = 120):
