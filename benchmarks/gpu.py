@@ -50,15 +50,6 @@ CPU_OVERRIDES: dict[str, Any] = {
     "gradient_accumulation_steps": 1,
     "dataloader_num_workers": 0,
 }
-# Shrinks the shipped Qwen3-1.7B config.json to a CPU-sized model of the same family.
-TINY_DIMS = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 16,
-}
 
 
 def on_gpu() -> bool:
@@ -78,7 +69,7 @@ def build_model(cache: Path, gpu: bool) -> Path:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from psych_plugin.configs.checks import model_config_for
-    from psych_plugin.model.tiny import ensure_tiny_model
+    from psych_plugin.model.tiny import MODEL_SHAPE, ensure_tiny_model
 
     name = "qwen3-1.7b-random" if gpu else "qwen3-tiny-random"
     out = cache / name
@@ -91,7 +82,9 @@ def build_model(cache: Path, gpu: bool) -> Path:
     ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     spec = {**spec, **ids, "pad_token_id": tokenizer.pad_token_id}
     if not gpu:
-        spec = {**spec, **TINY_DIMS, "vocab_size": len(tokenizer)}
+        # The shipped Qwen3-1.7B config.json shrunk to the embedded tiny model's shape.
+        dims = {k: v for k, v in MODEL_SHAPE.items() if k != "max_position_embeddings"}
+        spec = {**spec, **dims, "vocab_size": len(tokenizer)}
     config = AutoConfig.for_model(**spec)
     torch.manual_seed(0)
     dtype = torch.bfloat16 if gpu else torch.float32
