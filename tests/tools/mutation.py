@@ -50,7 +50,13 @@ MODULES: dict[str, tuple[list[str], ...]] = {
     ),
     "configs": (
         ["psych_plugin/configs/templates.py", "psych_plugin/configs/checks.py"],
-        [f"{UNIT}/test_configs.py", f"{UNIT}/test_core_checks.py", f"{UNIT}/test_robustness.py"],
+        [
+            f"{UNIT}/test_configs.py",
+            f"{UNIT}/test_config_checks.py",
+            f"{UNIT}/test_templates.py",
+            f"{UNIT}/test_core_checks.py",
+            f"{UNIT}/test_robustness.py",
+        ],
     ),
     "hardware": (
         ["psych_plugin/configs/hardware.py"],

@@ -1,0 +1,716 @@
+"""Each check of `psych check-config` on its own, with exact verdicts: field, line, severity and
+the whole message. check_config() runs them all behind Axolotl's validator; here each one is
+called directly on a small config, so a wrong condition, key or word turns a test red."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from axolotl.utils.schemas import datasets as ds_models
+
+from psych_plugin.configs import checks, hardware
+from psych_plugin.configs.checks import Hardware, _Collector
+from psych_plugin.paths import MODEL_CONFIGS_DIR
+from psych_plugin.problems import UsageError
+
+CPU = Hardware(cuda=False, flash_attn=False, bitsandbytes=True)
+GPU = Hardware(cuda=True, flash_attn=True, bitsandbytes=True)
+GPU_NO_FLASH = Hardware(cuda=True, flash_attn=False, bitsandbytes=True)
+QWEN = "Qwen/Qwen3-1.7B"
+GOOD_ROW = {"instruction": "What is a schema?", "input": "", "output": "A mental framework."}
+
+
+def collector(cfg: dict[str, Any]) -> _Collector:
+    return _Collector(Path("c.yml"), yaml.safe_dump(cfg, sort_keys=False))
+
+
+def verdicts(out: _Collector) -> list[tuple[int, str, str, str]]:
+    return [(p.line, p.field, p.severity, p.message) for p in out.problems]
+
+
+def run(check, cfg: dict[str, Any], *args: Any) -> list[tuple[int, str, str, str]]:
+    out = collector(cfg)
+    check(cfg, *args, out)
+    return verdicts(out)
+
+
+# --- evaluation settings that defeat each other --------------------------------------------
+
+HOLDS_OUT = (
+    "{key} turns evaluation off while {what} holds data out: the eval split is never evaluated "
+    "(and val_set_size data is never trained on)"
+)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "expected"),
+    [
+        (
+            {"val_set_size": 0.05, "evals_per_epoch": 0},
+            [
+                (
+                    2,
+                    "evals_per_epoch",
+                    "error",
+                    HOLDS_OUT.format(key="evals_per_epoch", what="val_set_size"),
+                )
+            ],
+        ),
+        (
+            {"test_datasets": [{"path": "e.jsonl"}], "eval_strategy": "no"},
+            [
+                (
+                    3,
+                    "eval_strategy",
+                    "error",
+                    HOLDS_OUT.format(key="eval_strategy", what="test_datasets"),
+                )
+            ],
+        ),
+        # both hold out: val_set_size is named; evals_per_epoch 0 wins over eval_strategy
+        (
+            {
+                "test_datasets": [{"path": "e"}],
+                "val_set_size": 2,
+                "eval_strategy": "no",
+                "evals_per_epoch": 0,
+            },
+            [
+                (
+                    5,
+                    "evals_per_epoch",
+                    "error",
+                    HOLDS_OUT.format(key="evals_per_epoch", what="val_set_size"),
+                )
+            ],
+        ),
+        ({"val_set_size": 0.05, "evals_per_epoch": 1}, []),
+        ({"val_set_size": 0.05, "eval_strategy": "steps"}, []),
+        ({"val_set_size": 0.05}, []),
+        ({"val_set_size": 0, "evals_per_epoch": 0}, []),
+        ({"val_set_size": True, "evals_per_epoch": 0}, []),  # a bool is no size
+        ({"val_set_size": "0.1", "evals_per_epoch": 0}, []),  # wrong type: the validator's
+        ({"test_datasets": [], "eval_strategy": "no"}, []),
+        ({"test_datasets": "e.jsonl", "eval_strategy": "no"}, []),
+    ],
+)
+def test_conflicts(cfg, expected):
+    assert run(checks._check_conflicts, cfg) == expected
+
+
+# --- sample packing ---------------------------------------------------------------------------
+
+NO_BACKEND = (
+    "sample_packing without attn_implementation: Axolotl keeps the padding mask, so packed "
+    "samples attend to each other; set attn_implementation: sdpa (any machine) or "
+    "flash_attention_2"
+)
+
+
+def unlisted(impl: str) -> str:
+    return (
+        f"Axolotl 0.19 does not list attn_implementation {impl!r} among the backends that "
+        "isolate packed samples (it keeps the padding mask and warns that samples may attend "
+        "across each other); sdpa and flash_attention_2 are known to isolate them"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cfg", "expected"),
+    [
+        ({"sample_packing": False}, []),
+        ({"attn_implementation": "kernels-community/x"}, []),
+        ({"sample_packing": True}, [(1, "sample_packing", "error", NO_BACKEND)]),
+        (
+            {"sample_packing": True, "flash_attention": False},
+            [(1, "sample_packing", "error", NO_BACKEND)],
+        ),
+        ({"sample_packing": True, "attn_implementation": "sdpa"}, []),
+        ({"sample_packing": True, "attn_implementation": "eager"}, []),
+        ({"sample_packing": True, "attn_implementation": "flash_attention_2"}, []),
+        # a hub kernel with a revision is matched on its base name
+        ({"sample_packing": True, "attn_implementation": "kernels-community/flash-attn3@v2"}, []),
+        ({"sample_packing": True, "flash_attention": True}, []),
+        ({"sample_packing": True, "sdp_attention": True}, []),
+        (
+            {"sample_packing": True, "attn_implementation": "kernels-community/other"},
+            [(1, "sample_packing", "warning", unlisted("kernels-community/other"))],
+        ),
+    ],
+)
+def test_packing_on_the_raw_keys_when_axolotl_did_not_validate(cfg, expected):
+    assert run(checks._check_packing, cfg, None) == expected
+
+
+def test_packing_follows_axolotls_validated_verdict():
+    cfg = {"sample_packing": True, "attn_implementation": "sdpa"}
+    # Axolotl's normalised config is the authority when there is one
+    refused = {"attn_implementation": "sdpa", "attn_decontaminates_packing": False}
+    assert run(checks._check_packing, cfg, refused) == [
+        (1, "sample_packing", "warning", unlisted("sdpa"))
+    ]
+    accepted = {"attn_implementation": "xformers", "attn_decontaminates_packing": True}
+    assert run(checks._check_packing, {"sample_packing": True}, accepted) == []
+    unset = {"attn_implementation": None}
+    assert run(checks._check_packing, {"sample_packing": True}, unset) == [
+        (1, "sample_packing", "error", NO_BACKEND)
+    ]
+
+
+# --- hardware -------------------------------------------------------------------------------
+
+
+def test_hardware_warnings_each_exact():
+    cfg = {
+        "bf16": True,
+        "load_in_4bit": True,
+        "load_in_8bit": True,
+        "optimizer": "paged_adamw_8bit",
+        "deepspeed": "ds.json",
+        "fsdp_config": {"fsdp_version": 2},
+    }
+    no_bnb = Hardware(cuda=False, flash_attn=False, bitsandbytes=False)
+    assert run(checks._check_hardware, cfg, no_bnb) == [
+        (
+            1,
+            "bf16",
+            "warning",
+            "bf16: true needs a CUDA GPU with bf16 support; none detected (use bf16: auto)",
+        ),
+        (2, "load_in_4bit", "warning", "load_in_4bit needs bitsandbytes, which is not installed"),
+        (3, "load_in_8bit", "warning", "load_in_8bit needs bitsandbytes, which is not installed"),
+        (4, "optimizer", "warning", "paged optimizers page to CUDA memory; none detected"),
+        (
+            5,
+            "deepspeed",
+            "warning",
+            "DeepSpeed runs on CUDA GPUs (install it there: pip install deepspeed); none detected",
+        ),
+        (
+            6,
+            "fsdp_config",
+            "warning",
+            "FSDP needs a GPU in Axolotl 0.19 (FSDP2 builds a CUDA device mesh, FSDP1 asks "
+            "accelerate for an accelerator); none detected",
+        ),
+    ]
+    gpu_no_bnb = Hardware(cuda=True, flash_attn=True, bitsandbytes=False)
+    assert [f for _, f, _, _ in run(checks._check_hardware, cfg, gpu_no_bnb)] == [
+        "load_in_4bit",
+        "load_in_8bit",
+    ]
+    assert run(checks._check_hardware, cfg, GPU) == []
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"bf16": "auto"},
+        {"bf16": False, "optimizer": "adamw_torch"},
+        {"load_in_4bit": False, "load_in_8bit": False, "deepspeed": None, "fsdp_config": {}},
+        {"optimizer": None},
+    ],
+)
+def test_hardware_settings_a_cpu_runs_are_not_warned(cfg):
+    no_bnb = Hardware(cuda=False, flash_attn=False, bitsandbytes=False)
+    assert run(checks._check_hardware, cfg, no_bnb) == []
+
+
+def test_legacy_fsdp_key_and_torch_problem():
+    broken = Hardware(cuda=True, flash_attn=False, bitsandbytes=True, torch_cuda_problem="no cuda")
+    assert run(checks._check_hardware, {"fsdp": ["full_shard"]}, broken) == [
+        (0, "-", "error", "no cuda")
+    ]
+    assert run(checks._check_hardware, {"fsdp": ["full_shard"]}, CPU) == [
+        (
+            0,
+            "fsdp_config",
+            "warning",
+            "FSDP needs a GPU in Axolotl 0.19 (FSDP2 builds a CUDA device mesh, FSDP1 asks "
+            "accelerate for an accelerator); none detected",
+        )
+    ]
+
+
+def missing(impl: str, module: str, fix: str) -> str:
+    return (
+        f"{impl} needs the `{module}` package, which is not installed: {fix}; "
+        "or use attn_implementation: sdpa (no extra package, isolates packed rows)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cfg", "hw", "expected"),
+    [
+        ({}, CPU, []),
+        ({"attn_implementation": "sdpa"}, CPU, []),
+        ({"attn_implementation": "eager"}, CPU, []),
+        ({"attn_implementation": "flex_attention"}, CPU, []),
+        ({"attn_implementation": 3}, CPU, []),
+        ({"flash_attention": False}, CPU, []),
+        ({"sdp_attention": True}, CPU, []),
+        (
+            {"attn_implementation": "flash_attention_2"},
+            CPU,
+            [
+                (
+                    1,
+                    "attn_implementation",
+                    "warning",
+                    "flash_attention_2 needs a CUDA GPU; none detected",
+                )
+            ],
+        ),
+        (
+            {"attn_implementation": "kernels-community/flash-attn3"},
+            CPU,
+            [
+                (
+                    1,
+                    "attn_implementation",
+                    "warning",
+                    "kernels-community/flash-attn3 needs a CUDA GPU; none detected",
+                )
+            ],
+        ),
+        (
+            {"attn_implementation": "sage"},
+            CPU,
+            [(1, "attn_implementation", "warning", "sage needs a CUDA GPU; none detected")],
+        ),
+        (
+            {"flash_attention": True},
+            CPU,
+            [
+                (
+                    1,
+                    "flash_attention",
+                    "warning",
+                    "flash_attention_2 needs a CUDA GPU; none detected",
+                )
+            ],
+        ),
+        ({"attn_implementation": "flash_attention_2"}, GPU, []),
+        (
+            {"flash_attention": True},
+            GPU_NO_FLASH,
+            [
+                (
+                    1,
+                    "flash_attention",
+                    "error",
+                    missing("flash_attention_2", "flash_attn", hardware.ATTN_INSTALL["flash_attn"]),
+                )
+            ],
+        ),
+        (
+            {"attn_implementation": "flash_attention_3"},
+            GPU,
+            [
+                (
+                    1,
+                    "attn_implementation",
+                    "error",
+                    missing(
+                        "flash_attention_3",
+                        "flash_attn_interface",
+                        hardware.ATTN_INSTALL["flash_attn_interface"],
+                    ),
+                )
+            ],
+        ),
+        ({"attn_implementation": "my_own_impl"}, GPU, []),  # no known package to look for
+    ],
+)
+def test_attention_package(cfg, hw, expected):
+    assert run(checks._check_attention_package, cfg, hw) == expected
+
+
+def test_attention_package_fix_for_a_package_without_a_recipe(monkeypatch):
+    monkeypatch.setattr(hardware, "module_importable", lambda name: False)
+    # xformers runs without a GPU, so on a CPU too the missing package is the error
+    assert run(checks._check_attention_package, {"attn_implementation": "xformers"}, CPU) == [
+        (1, "attn_implementation", "error", missing("xformers", "xformers", "pip install xformers"))
+    ]
+    cfg = {"attn_implementation": "kernels-community/flash-attn3"}
+    assert run(checks._check_attention_package, cfg, GPU) == [
+        (
+            1,
+            "attn_implementation",
+            "error",
+            missing(cfg["attn_implementation"], "kernels", "pip install kernels"),
+        )
+    ]
+
+
+def test_hardware_detect_asks_the_one_detector(monkeypatch):
+    monkeypatch.setattr(hardware, "has_cuda_gpu", lambda: True)
+    monkeypatch.setattr(hardware, "module_importable", lambda name: name == "flash_attn")
+    monkeypatch.setattr(hardware, "torch_cuda_problem", lambda: "why")
+    # bitsandbytes is a dependency: installed here
+    assert Hardware.detect() == Hardware(
+        cuda=True, flash_attn=True, bitsandbytes=True, torch_cuda_problem="why"
+    )
+    monkeypatch.setattr(hardware, "has_cuda_gpu", lambda: False)
+    monkeypatch.setattr(hardware, "module_importable", lambda name: False)
+    monkeypatch.setattr(hardware, "torch_cuda_problem", lambda: None)
+    assert Hardware.detect() == Hardware(cuda=False, flash_attn=False, bitsandbytes=True)
+
+
+def test_has_module_uses_the_detected_flash_attn_and_looks_up_the_rest():
+    assert Hardware(cuda=True, flash_attn=True, bitsandbytes=True).has_module("flash_attn") is True
+    assert (
+        Hardware(cuda=True, flash_attn=False, bitsandbytes=True).has_module("flash_attn") is False
+    )
+    assert CPU.has_module("yaml") is True
+    assert GPU.has_module("no_such_module_here") is False
+
+
+# --- LoRA target modules --------------------------------------------------------------------
+
+QWEN_LINEARS = "down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj"
+
+
+def no_match(target: str) -> str:
+    return (
+        f"{target!r} matches no module of Qwen3ForCausalLM (from shipped Qwen--Qwen3-1.7B.json): "
+        f"PEFT ignores it, so that part is never adapted. Linear modules: {QWEN_LINEARS}"
+    )
+
+
+def test_lora_targets_named_exactly():
+    cfg = {
+        "base_model": QWEN,
+        "adapter": "lora",
+        "lora_target_modules": ["q_proj", "c_proj", "proj", "self_attn.k_proj"],
+    }
+    assert run(checks._check_lora_targets, cfg) == [
+        (5, "lora_target_modules.1", "error", no_match("c_proj")),
+        (6, "lora_target_modules.2", "error", no_match("proj")),  # a suffix is not a name
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cfg", "expected"),
+    [
+        (
+            {"base_model": QWEN, "adapter": "lora", "lora_target_modules": "c_attn"},
+            [(3, "lora_target_modules.0", "error", no_match("c_attn"))],
+        ),
+        ({"base_model": QWEN, "adapter": "lora", "lora_target_modules": "v_proj"}, []),
+        ({"base_model": QWEN, "lora_target_modules": ["c_proj"]}, []),  # a full fine-tune
+        ({"base_model": QWEN, "adapter": "lora", "lora_target_modules": []}, []),
+        ({"base_model": QWEN, "adapter": "lora", "lora_target_modules": 3}, []),
+    ],
+)
+def test_lora_targets_shapes(cfg, expected):
+    assert run(checks._check_lora_targets, cfg) == expected
+
+
+def test_lora_targets_of_an_unknown_or_broken_architecture(tmp_path):
+    cfg = {"base_model": "someone/unknown", "adapter": "lora", "lora_target_modules": ["x"]}
+    assert run(checks._check_lora_targets, cfg) == [
+        (
+            3,
+            "lora_target_modules",
+            "warning",
+            "cannot check: the architecture of 'someone/unknown' is unknown offline (no local "
+            "config.json, none shipped in psych_plugin/resources/model_configs/)",
+        )
+    ]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps({"model_type": "no_such_architecture"}))
+    cfg = {"base_model": str(broken), "adapter": "lora", "lora_target_modules": ["x"]}
+    [(line, field, severity, message)] = run(checks._check_lora_targets, cfg)
+    assert (line, field, severity) == (1, "base_model", "warning")
+    assert message.startswith(f"cannot build the architecture from {broken / 'config.json'}: ")
+    assert "no_such_architecture" in message
+
+
+def test_model_config_prefers_a_local_folder(tmp_path, monkeypatch):
+    shipped = json.loads((MODEL_CONFIGS_DIR / "Qwen--Qwen3-1.7B.json").read_text())
+    assert checks.model_config_for(QWEN) == (shipped, "shipped Qwen--Qwen3-1.7B.json")
+    assert checks.model_config_for("nobody/none") == (None, "")
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "Qwen" / "Qwen3-1.7B"
+    local.mkdir(parents=True)
+    (local / "config.json").write_text('{"model_type": "qwen3", "num_hidden_layers": 1}')
+    config, where = checks.model_config_for(QWEN)
+    assert config == {"model_type": "qwen3", "num_hidden_layers": 1}
+    assert where == str(Path(QWEN) / "config.json") or where.endswith("Qwen/Qwen3-1.7B/config.json")
+
+
+# --- dataset files --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "local"),
+    [
+        ("rows.jsonl", True),
+        ("rows.json", True),
+        ("rows.csv", True),
+        ("rows.parquet", True),
+        ("rows.arrow", True),
+        ("rows.txt", True),
+        ("./rows", True),
+        ("/abs/rows", True),
+        ("../rows", True),
+        ("~/rows", True),
+        ("org/dataset", False),
+        ("dataset", False),
+        ("rows.jsonl.gz", False),
+    ],
+)
+def test_is_local(path, local):
+    assert checks._is_local(path) is local
+
+
+def write_rows(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def test_dataset_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_rows(tmp_path / "bad.jsonl", [GOOD_ROW, {**GOOD_ROW, "output": ""}, "", "{nope"])
+    write_rows(tmp_path / "good.jsonl", [GOOD_ROW, ""])  # a blank line is only a warning
+    cfg = {
+        "datasets": [
+            {"path": "bad.jsonl", "type": "alpaca"},
+            {"path": "data/missing.jsonl", "type": "alpaca"},
+            {"path": "org/hub-dataset", "type": "alpaca"},  # not local: Axolotl fetches it
+            "not a mapping",
+            {"path": 3},
+            {"path": "good.jsonl", "type": "psych_plugin.prompt_strategy"},
+            {"path": "bad.jsonl", "type": "chat_template"},  # not Alpaca rows: not ours to read
+        ],
+        "test_datasets": [{"path": "bad.jsonl", "type": "psych_plugin.prompt_strategy"}],
+    }
+    got = run(checks._check_datasets, cfg)
+    first = "bad.jsonl:2: output: must not be empty or whitespace-only (got empty text)"
+    assert [(line, field, severity) for line, field, severity, _ in got] == [
+        (2, "datasets.0.path", "error"),
+        (2, "datasets.0.path", "error"),
+        (4, "datasets.1.path", "error"),
+        (15, "test_datasets.0.path", "error"),
+        (15, "test_datasets.0.path", "error"),
+    ]
+    assert got[0][3] == first
+    assert got[1][3].startswith("bad.jsonl:4: -: ")
+    assert got[2][3] == "dataset file not found: data/missing.jsonl"
+    assert [m for *_, m in got[3:]] == [m for *_, m in got[:2]]
+
+
+def test_dataset_errors_are_capped(tmp_path):
+    bad = write_rows(tmp_path / "bad.jsonl", [{**GOOD_ROW, "output": ""}] * 25)
+    cfg = {"datasets": [{"path": str(bad), "type": "alpaca"}]}
+    got = run(checks._check_datasets, cfg)
+    assert len(got) == 20 and got[-1][3].startswith(f"{bad}:20: output:")
+
+
+@pytest.mark.parametrize(
+    ("cfg", "entry", "model"),
+    [
+        ({}, {"path": "x", "type": "alpaca"}, ds_models.SFTDataset),
+        ({"rl": "dpo"}, {"path": "x"}, ds_models.DPODataset),
+        ({"rl": "ipo"}, {"path": "x"}, ds_models.DPODataset),
+        ({"rl": "simpo"}, {"path": "x"}, ds_models.DPODataset),
+        ({"rl": "kto"}, {"path": "x"}, ds_models.KTODataset),
+        ({"rl": "grpo"}, {"path": "x"}, ds_models.SFTDataset),
+        ({}, {"type": "_synthetic"}, ds_models.SyntheticDataset),
+    ],
+)
+def test_dataset_model_for_datasets(cfg, entry, model):
+    assert checks.dataset_model(cfg, "datasets", entry) is model
+
+
+def test_dataset_model_for_test_datasets_is_the_unions_pick():
+    assert (
+        checks.dataset_model({}, "test_datasets", {"path": "x", "type": "alpaca"})
+        is ds_models.SFTDataset
+    )
+    assert (
+        checks.dataset_model({"rl": "dpo"}, "test_datasets", {"path": "x", "type": "alpaca"})
+        is ds_models.SFTDataset
+    )
+    assert checks.dataset_model({}, "test_datasets", {"path": 3}) is None  # the validator's
+
+
+def test_dataset_keys():
+    cfg = {
+        "datasets": [
+            {"path": "x", "type": "alpaca", "pth": "y", "zzzzzz": 1, "step_separator": "\n"},
+            "not a mapping",
+        ],
+        "test_datasets": [{"path": 3, "field_chosen": "a", "qqqqqq": 1}],
+    }
+    stepwise = (
+        "a StepwiseSupervisedDataset key, but Axolotl 0.19 reads this entry as SFTDataset "
+        "(no rl) and drops it: the prompt strategy never sees it and uses its default "
+        "(harmless only if that is the value here)"
+    )
+    assert run(checks._check_dataset_keys, cfg) == [
+        (4, "datasets.0.pth", "error", "unknown dataset key: ignored; did you mean `path`?"),
+        (5, "datasets.0.zzzzzz", "error", "unknown dataset key: ignored"),
+        (6, "datasets.0.step_separator", "warning", stepwise),
+        # an entry no model accepts: only keys of no dataset type at all are reported
+        (13, "test_datasets.0.qqqqqq", "error", "unknown dataset key: ignored"),
+    ]
+    dpo = {"rl": "dpo", "datasets": [{"path": "x", "roles": {}}]}
+    assert run(checks._check_dataset_keys, dpo) == [
+        (
+            4,
+            "datasets.0.roles",
+            "warning",
+            "a SFTDataset key, but Axolotl 0.19 reads this entry as DPODataset (rl: dpo) and "
+            "drops it: the prompt strategy never sees it and uses its default (harmless only if "
+            "that is the value here)",
+        )
+    ]
+    assert run(checks._check_dataset_keys, {"datasets": "x", "test_datasets": None}) == []
+
+
+# --- top-level keys and Axolotl's validator ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def schema_fields():
+    return checks._schema_fields()
+
+
+def keys(cfg, fields, plugin_failed=False):
+    out = collector(cfg)
+    checks._check_keys(cfg, fields, out, plugin_failed)
+    return verdicts(out)
+
+
+def test_keys(schema_fields):
+    cfg = {
+        "num_epoch": 3,
+        "zzzzzz": 1,
+        "lora_alpah": None,
+        "flash_attention": True,
+        "learning_rate": 1e-4,
+    }
+    assert keys(cfg, schema_fields) == [
+        (
+            1,
+            "num_epoch",
+            "error",
+            "unknown key: Axolotl ignores it silently; did you mean `num_epochs`?",
+        ),
+        (2, "zzzzzz", "error", "unknown key: Axolotl ignores it silently"),
+        (
+            3,
+            "lora_alpah",
+            "warning",
+            "unknown key: Axolotl ignores it silently (it is empty); did you mean `lora_alpha`?",
+        ),
+        (
+            4,
+            "flash_attention",
+            "warning",
+            "deprecated: use `attn_implementation: flash_attention_2`",
+        ),
+    ]
+    # a deprecated key's replacement is suggested for a typo of it
+    assert keys({"flash_attentio": True}, schema_fields) == [
+        (
+            1,
+            "flash_attentio",
+            "error",
+            "unknown key: Axolotl ignores it silently; "
+            "did you mean `attn_implementation: flash_attention_2`?",
+        )
+    ]
+    # with a plugin that did not import, its keys are unknown too: a warning that says why
+    assert keys({"zzzzzz": 1}, schema_fields, True) == [
+        (
+            1,
+            "zzzzzz",
+            "warning",
+            "unknown key: Axolotl ignores it silently "
+            "(or it belongs to the plugin that did not import)",
+        )
+    ]
+    # every alias is known: Axolotl reads them
+    aliases = [n for n, info in schema_fields.items() if info.alias == n]
+    assert aliases and keys(dict.fromkeys(aliases[:1], 1), schema_fields) == []
+
+
+def test_replacement_reads_pydantics_deprecation_text():
+    class Info:
+        deprecated = "Use `attn_implementation: sdpa` instead."
+
+    assert checks._replacement(Info) == "attn_implementation: sdpa"
+    Info.deprecated = None
+    assert checks._replacement(Info) == ""
+
+
+def test_plugins_that_do_not_import():
+    cfg = {"plugins": ["psych_plugin.PsychologyPlugin", "no_such_module.Plugin"]}
+    [(line, field, severity, message)] = run(checks._load_plugins, cfg)
+    assert (line, field, severity) == (3, "plugins.1", "error")
+    assert message.startswith("plugin 'no_such_module.Plugin' does not import (")
+    assert message.endswith("); Axolotl would log this and train without it")
+    assert run(checks._load_plugins, {"plugins": "psych_plugin.PsychologyPlugin"}) == []
+
+
+def test_axolotl_validation_reports_and_returns():
+    cfg = {"base_model": QWEN, "datasets": [{"path": "x", "type": "alpaca"}], "micro_batch_size": 1}
+    cfg |= {"num_epochs": 1, "learning_rate": 1e-4, "gradient_accumulation_steps": 1}
+    out = collector(cfg)
+    validated = checks._check_axolotl_validation(cfg, out)
+    assert out.problems == [] and validated is not None
+    assert validated["base_model"] == QWEN and validated["micro_batch_size"] == 1
+    bad = {**cfg, "micro_batch_size": "many"}
+    out = collector(bad)
+    assert checks._check_axolotl_validation(bad, out) is None
+    assert [(p.field, p.severity) for p in out.problems] == [("micro_batch_size", "error")]
+    assert out.problems[0].message.startswith("Axolotl: ")
+    assert "function-after" not in out.problems[0].field
+
+
+def test_axolotl_validator_crash_is_one_problem():
+    cfg = {"datasets": [[451], {}]}
+    out = collector(cfg)
+    assert checks._check_axolotl_validation(cfg, out) is None
+    [problem] = out.problems
+    assert (problem.line, problem.field, problem.severity) == (0, "-", "error")
+    assert problem.message.startswith("Axolotl's validator failed on this config (TypeError: ")
+
+
+def test_load_config_file_wants_a_mapping(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(
+        UsageError, match=r"c\.yml:1: -: expected a mapping of Axolotl config keys$"
+    ):
+        checks.load_config_file(path)
+    path.write_text("")
+    with pytest.raises(UsageError, match="expected a mapping"):
+        checks.load_config_file(path)
+
+
+def test_check_config_orders_by_line_and_survives_wrong_types(tmp_path, monkeypatch):
+    path = tmp_path / "c.yml"
+    path.write_text("zzzzzz: 1\nsample_packing: true\nnum_epoch: 1\n")
+    got = [(p.line, p.field) for p in checks.check_config(path, CPU)]
+    # Axolotl's own verdict (no datasets) concerns the whole file: line 0, first
+    assert got == [(0, "-"), (1, "zzzzzz"), (2, "sample_packing"), (3, "num_epoch")]
+
+    def broken(cfg, out):
+        raise TypeError("boom")
+
+    monkeypatch.setattr(checks, "_check_conflicts", broken)
+    problems = checks.check_config(path, CPU)
+    assert ("-", "cannot check further: a value has the wrong type (boom)") in [
+        (p.field, p.message) for p in problems
+    ]
+    # the checks after the broken one still ran
+    assert "num_epoch" in [p.field for p in problems]

@@ -1,0 +1,309 @@
+"""The template layer of `psych config`: YAML reading, overrides, preset chains, the generated
+header and its hash. Exact values throughout: a wrong merge, type or message turns a test red."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from psych_plugin.configs import templates as t
+from psych_plugin.problems import UsageError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- reading YAML ----------------------------------------------------------------------------
+
+
+def test_read_yaml_text_errors_are_one_line(tmp_path):
+    with pytest.raises(UsageError) as e:
+        t.read_yaml_text(tmp_path / "none.yml")
+    assert str(e.value) == f"{tmp_path / 'none.yml'}: no such file"
+    latin = tmp_path / "latin.yml"
+    latin.write_bytes(b"a: \xe9\n")
+    with pytest.raises(UsageError, match=r"latin\.yml: cannot read: 'utf-8' codec"):
+        t.read_yaml_text(latin)
+    with pytest.raises(UsageError, match=r": cannot read: .*Is a directory"):
+        t.read_yaml_text(tmp_path)
+    bad = write(tmp_path / "bad.yml", "a: 1\nb: [1, 2\nc: 3\n")
+    with pytest.raises(UsageError) as e:
+        t.read_yaml_text(bad)
+    assert str(e.value) == f"{bad}:3: -: invalid YAML: expected ',' or ']', but got ':'"
+    tab = write(tmp_path / "tab.yml", "a:\n\t- 1\n")
+    with pytest.raises(UsageError, match=r"tab\.yml:2: -: invalid YAML: found character '\\t'"):
+        t.read_yaml_text(tab)
+
+
+def test_read_yaml_text_returns_text_and_value(tmp_path):
+    path = write(tmp_path / "c.yml", "a: 1\nb: [x]\n")
+    assert t.read_yaml_text(path) == ("a: 1\nb: [x]\n", {"a": 1, "b": ["x"]})
+
+
+def test_read_yaml_wants_a_mapping(tmp_path):
+    assert t.read_yaml(write(tmp_path / "empty.yml", "")) == {}
+    assert t.read_yaml(write(tmp_path / "comment.yml", "# nothing\n")) == {}
+    with pytest.raises(UsageError) as e:
+        t.read_yaml(write(tmp_path / "list.yml", "- a\n"))
+    assert str(e.value) == f"{tmp_path / 'list.yml'}:1: -: expected a YAML mapping of config keys"
+
+
+# --- merging and overrides -------------------------------------------------------------------
+
+
+def test_deep_merge_merges_mappings_and_replaces_the_rest():
+    base = {"a": {"x": 1, "y": {"p": 1}}, "l": [1, 2], "s": 1, "m": {"k": 1}}
+    over = {"a": {"y": {"q": 2}, "z": 3}, "l": [3], "s": {"now": "a map"}, "m": 5}
+    assert t.deep_merge(base, over) == {
+        "a": {"x": 1, "y": {"p": 1, "q": 2}, "z": 3},
+        "l": [3],
+        "s": {"now": "a map"},
+        "m": 5,
+    }
+    assert base == {"a": {"x": 1, "y": {"p": 1}}, "l": [1, 2], "s": 1, "m": {"k": 1}}
+
+
+@pytest.mark.parametrize(
+    ("text", "keys", "value"),
+    [
+        ("lora_r=32", ["lora_r"], 32),
+        ("learning_rate=2e-4", ["learning_rate"], 2e-4),
+        ("learning_rate=-1.5E+3", ["learning_rate"], -1.5e3),
+        ("x=.5e1", ["x"], 5.0),
+        ("bf16=true", ["bf16"], True),
+        ("bf16=False", ["bf16"], False),
+        ("eval_strategy=no", ["eval_strategy"], "no"),
+        ("flag=on", ["flag"], "on"),
+        ("a.b.c=[q_proj, v_proj]", ["a", "b", "c"], ["q_proj", "v_proj"]),
+        ("base_model=", ["base_model"], ""),
+        ("base_model=  ", ["base_model"], ""),
+        ("adapter=null", ["adapter"], None),
+        (" name =Qwen/Qwen3-1.7B", ["name"], "Qwen/Qwen3-1.7B"),
+        ("note=a=b", ["note"], "a=b"),
+        ("version=1e5x", ["version"], "1e5x"),
+    ],
+)
+def test_parse_override(text, keys, value):
+    got_keys, got = t.parse_override(text)
+    assert got_keys == keys and got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("novalue", "--set 'novalue': expected KEY=VALUE"),
+        ("=3", "--set '=3': expected KEY=VALUE"),
+        (" =3", "--set ' =3': expected KEY=VALUE"),
+        ("a=[1", "--set 'a=[1': value is not valid YAML (ParserError)"),
+    ],
+)
+def test_parse_override_errors(text, message):
+    with pytest.raises(UsageError) as e:
+        t.parse_override(text)
+    assert str(e.value) == message
+
+
+def test_apply_override_creates_and_indexes():
+    cfg = {"datasets": [{"path": "a"}, {"path": "b"}], "n": 1}
+    t.apply_override(cfg, ["datasets", "1", "path"], "c")
+    t.apply_override(cfg, ["new", "deep", "key"], 3)
+    t.apply_override(cfg, ["n", "inner"], 2)  # a scalar on the way becomes a mapping
+    assert cfg["datasets"] == [{"path": "a"}, {"path": "c"}]
+    assert cfg["new"] == {"deep": {"key": 3}} and cfg["n"] == {"inner": 2}
+    t.apply_override(cfg, ["datasets", "0"], {"path": "z"})
+    assert cfg["datasets"][0] == {"path": "z"}
+
+
+def test_apply_override_never_makes_a_mapping_of_list_indexes():
+    # `datasets.0.path` with no datasets: a new list has no item 0 (not {"0": {...}})
+    cfg: dict = {}
+    with pytest.raises(UsageError) as e:
+        t.apply_override(cfg, ["made", "0", "path"], "x")
+    assert str(e.value) == "--set made.0.path: no list item 0"
+    with pytest.raises(UsageError) as e:
+        t.apply_override(cfg, ["other", "0"], "x")
+    assert str(e.value) == "--set other.0: no list item 0"
+    assert cfg == {"made": [], "other": []}
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (["datasets", "2", "path"], "--set datasets.2.path: no list item 2"),
+        (["datasets", "x", "path"], "--set datasets.x.path: no list item x"),
+        (["datasets", "2"], "--set datasets.2: no list item 2"),
+        (["datasets", "first"], "--set datasets.first: no list item first"),
+    ],
+)
+def test_apply_override_list_errors(keys, message):
+    cfg = {"datasets": [{"path": "a"}, {"path": "b"}]}
+    with pytest.raises(UsageError) as e:
+        t.apply_override(cfg, keys, 1)
+    assert str(e.value) == message
+    assert cfg == {"datasets": [{"path": "a"}, {"path": "b"}]}
+
+
+# --- presets ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def templates_dir(tmp_path):
+    root = tmp_path / "axolotl_configs"
+    write(root / "defaults.yml", "a: 1\nnested: {x: 1, y: 1}\nlist: [1, 2]\n")
+    write(root / "presets" / "base.yml", "b: 2\nnested: {y: 2}\n")
+    write(root / "presets" / "child.yml", "extends: base\nc: 3\nnested: {z: 3}\nlist: [9]\n")
+    write(root / "presets" / "loop1.yml", "extends: loop2\n")
+    write(root / "presets" / "loop2.yml", "extends: loop1\n")
+    write(root / "presets" / "broken.yml", "extends: nowhere\n")
+    write(root / "presets" / "notes.txt", "not a preset\n")
+    return root
+
+
+def test_list_presets(templates_dir):
+    assert t.list_presets(templates_dir / "presets") == [
+        "base",
+        "broken",
+        "child",
+        "loop1",
+        "loop2",
+    ]
+
+
+def test_extends_chain_merges_in_order(templates_dir):
+    presets = templates_dir / "presets"
+    got = t.resolve_preset("child", ["c=4", "nested.w=5"], presets_dir=presets)
+    assert got.config == {
+        "a": 1,
+        "nested": {"x": 1, "y": 2, "z": 3, "w": 5},
+        "list": [9],
+        "b": 2,
+        "c": 4,
+    }
+    assert got.sources == [
+        templates_dir / "defaults.yml",
+        presets / "base.yml",
+        presets / "child.yml",
+    ]
+    assert (got.preset, got.overrides) == ("child", ["c=4", "nested.w=5"])
+
+
+def test_presets_without_defaults(templates_dir):
+    (templates_dir / "defaults.yml").unlink()
+    got = t.resolve_preset("base", presets_dir=templates_dir / "presets")
+    assert got.config == {"b": 2, "nested": {"y": 2}}
+    assert got.sources == [templates_dir / "presets" / "base.yml"]
+    assert got.overrides == []
+
+
+def test_preset_errors(templates_dir):
+    presets = templates_dir / "presets"
+    with pytest.raises(UsageError) as e:
+        t.resolve_preset("nope", presets_dir=presets)
+    assert str(e.value) == "unknown preset 'nope' (known: base, broken, child, loop1, loop2)"
+    with pytest.raises(UsageError) as e:
+        t.resolve_preset("broken", presets_dir=presets)
+    assert str(e.value).startswith("unknown preset 'nowhere' (known: ")
+    with pytest.raises(UsageError) as e:
+        t.resolve_preset("loop1", presets_dir=presets)
+    assert str(e.value) == f"{presets / 'loop1.yml'}: `extends` loops back to 'loop1'"
+
+
+def test_tiny_base_model_points_at_the_cache(templates_dir, monkeypatch, tmp_path):
+    write(templates_dir / "presets" / "tiny.yml", f"base_model: {t.TINY_BASE_MODEL}\n")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PSYCH_CACHE_DIR", str(cache))
+    monkeypatch.chdir(tmp_path)
+    got = t.resolve_preset("tiny", presets_dir=templates_dir / "presets").config
+    from psych_plugin.model.tiny import tiny_model_dir
+
+    expected = tiny_model_dir().resolve()
+    assert str(expected).startswith(str(cache.resolve()))
+    assert got["base_model"] == str(expected.relative_to(tmp_path.resolve()))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the cache is not under the working directory: absolute
+    got = t.resolve_preset("tiny", presets_dir=templates_dir / "presets").config
+    assert got["base_model"] == str(expected)
+    other = t.resolve_preset("tiny", ["base_model=my/model"], presets_dir=templates_dir / "presets")
+    assert other.config["base_model"] == "my/model"
+
+
+# --- the generated file ----------------------------------------------------------------------
+
+
+def resolved(config: dict, overrides: list[str] | None = None, sources: list[Path] | None = None):
+    return t.Resolved("p", config, sources or [], overrides or [])
+
+
+def test_render_header_and_hash(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sources = [tmp_path / "axolotl_configs" / "defaults.yml", Path("/elsewhere/p.yml")]
+    text = t.render(resolved({"b": 1, "a": "é"}, ["a=é", "b=1"], sources))
+    lines = text.splitlines()
+    body = "b: 1\na: é\n"
+    assert lines[:5] == [
+        "# Generated by `psych config p` from: axolotl_configs/defaults.yml + /elsewhere/p.yml",
+        "# Overrides: a=é b=1",
+        "# Edit the templates (or pass --set) rather than this file: `psych config` will not",
+        "# overwrite a hand-edited copy without --force.",
+        f"# psych-config-sha256: {hashlib.sha256(body.encode()).hexdigest()}",
+    ]
+    assert text.endswith("\n" + body)
+    assert t.render(resolved({"a": 1})).splitlines()[1] == "# Overrides: (none)"
+    long = {"k": "word " * 30}  # wrapped at 100 columns, not 80
+    first = t.render(resolved(long)).splitlines()[5]
+    assert 95 < len(first) <= 105
+
+
+def test_is_hand_edited(tmp_path):
+    path = tmp_path / "c.yml"
+    assert t.is_hand_edited(path) is False  # nothing there yet
+    text = t.render(resolved({"a": 1}))
+    path.write_text(text)
+    assert t.is_hand_edited(path) is False
+    path.write_text(text.replace("a: 1", "a: 2"))
+    assert t.is_hand_edited(path) is True
+    path.write_text(text + "b: 2\n")
+    assert t.is_hand_edited(path) is True
+    path.write_text("a: 1\n")  # not generated by psych config
+    assert t.is_hand_edited(path) is True
+    # the header line alone with nothing after it: an empty body, hashed as such
+    empty = hashlib.sha256(b"").hexdigest()
+    path.write_text(f"# psych-config-sha256: {empty}")
+    assert t.is_hand_edited(path) is False
+    path.write_text(f"# psych-config-sha256: {empty}\n")
+    assert t.is_hand_edited(path) is False
+    path.write_text(f"# psych-config-sha256: {empty}\nx: 1\n")
+    assert t.is_hand_edited(path) is True
+
+
+def test_write_config(tmp_path):
+    out = tmp_path / "c.yml"
+    first = resolved({"a": 1})
+    assert t.write_config(first, out) is True
+    assert out.read_text() == t.render(first)
+    assert t.write_config(first, out) is False  # identical: not rewritten
+    second = resolved({"a": 2})
+    assert t.write_config(second, out) is True  # generated and untouched: replaced
+    assert out.read_text() == t.render(second)
+    out.write_text(out.read_text().replace("a: 2", "a: 3"))
+    with pytest.raises(UsageError) as e:
+        t.write_config(first, out)
+    assert str(e.value) == (
+        f"{out}: edited by hand since it was generated; not overwriting it "
+        "(use --force, or move your edits into the templates or --set)"
+    )
+    assert "a: 3" in out.read_text()
+    assert t.write_config(first, out, force=True) is True
+    assert out.read_text() == t.render(first)
+
+
+def test_default_output_and_preset_names():
+    assert t.default_output("tiny-cpu") == Path("axolotl_configs/generated/tiny-cpu.yml")
+    assert (t.GPU_PRESET, t.CPU_PRESET) == ("qwen3-1.7b-qlora", "tiny-cpu")
+    assert t.TINY_BASE_MODEL == ".cache/tiny-qwen3"
