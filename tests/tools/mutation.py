@@ -99,6 +99,11 @@ def _toml_list(items: list[str]) -> str:
 def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
     env.update(HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    # Mutants run in processes forked from the one that ran the tests once. GNU OpenMP is not
+    # fork-safe: after torch used its thread pool, a forked child's first torch op spins until
+    # mutmut's CPU limit kills it, and mutmut counts that as a kill (a surviving mutant of
+    # generate_answers read as "timeout"). One thread: no pool, honest verdicts, same speed.
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     return subprocess.run([mutmut, *args], cwd=work, env=env, capture_output=True, text=True)
 
