@@ -222,8 +222,22 @@ def _check_axolotl_validation(cfg: dict[str, Any], out: _Collector) -> dict[str,
         first = str(e).splitlines()[0]
         out.add((), f"needs a package that is not installed here: {first}")
     except Exception as e:  # noqa: BLE001 - Axolotl's own validators crash on some bad types
-        out.add((), f"Axolotl's validator failed on this config ({type(e).__name__}: {e})")
+        if not _report_entries_not_mappings(cfg, out):
+            out.add((), f"Axolotl's validator failed on this config ({type(e).__name__}: {e})")
     return None
+
+
+def _report_entries_not_mappings(cfg: dict[str, Any], out: _Collector) -> bool:
+    """Dataset entries that are not mappings (Axolotl's validator crashes on them): one error
+    each, where it is. True when there were any."""
+    found = False
+    for section in ("datasets", "test_datasets"):
+        for i, ds in enumerate(_list(cfg, section)):
+            if not isinstance(ds, dict):
+                got = "nothing" if ds is None else f"a {type(ds).__name__}"
+                out.add((section, i), f"expected a mapping (path:, type:, ...), got {got}")
+                found = True
+    return found
 
 
 def _is_local(path: str) -> bool:

@@ -676,13 +676,39 @@ def test_axolotl_validation_reports_and_returns():
     assert "function-after" not in out.problems[0].field
 
 
-def test_axolotl_validator_crash_is_one_problem():
-    cfg = {"datasets": [[451], {}]}
+def test_dataset_entries_that_are_not_mappings_are_named():
+    # Axolotl 0.19's validator crashes on these (TypeError); the entries themselves are named
+    cfg = {"datasets": [[451], {"path": "x"}, None], "test_datasets": ["e.jsonl"]}
     out = collector(cfg)
     assert checks._check_axolotl_validation(cfg, out) is None
-    [problem] = out.problems
-    assert (problem.line, problem.field, problem.severity) == (0, "-", "error")
-    assert problem.message.startswith("Axolotl's validator failed on this config (TypeError: ")
+    assert verdicts(out) == [
+        (2, "datasets.0", "error", "expected a mapping (path:, type:, ...), got a list"),
+        (4, "datasets.2", "error", "expected a mapping (path:, type:, ...), got nothing"),
+        (6, "test_datasets.0", "error", "expected a mapping (path:, type:, ...), got a str"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (RuntimeError("boom"), "Axolotl's validator failed on this config (RuntimeError: boom)"),
+        (
+            ImportError("No module named 'ring_flash_attn'\nhint"),
+            "needs a package that is not installed here: No module named 'ring_flash_attn'",
+        ),
+    ],
+)
+def test_axolotl_validator_failures_are_one_problem(monkeypatch, error, message):
+    import axolotl.utils.config
+
+    def fail(cfg):
+        raise error
+
+    monkeypatch.setattr(axolotl.utils.config, "validate_config", fail)
+    cfg = {"datasets": [{"path": "x"}]}
+    out = collector(cfg)
+    assert checks._check_axolotl_validation(cfg, out) is None
+    assert verdicts(out) == [(0, "-", "error", message)]
 
 
 def test_load_config_file_wants_a_mapping(tmp_path):
