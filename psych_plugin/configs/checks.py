@@ -214,9 +214,12 @@ def _check_axolotl_validation(cfg: dict[str, Any], out: _Collector) -> dict[str,
             return dict(validate_config(DictDefault(copy.deepcopy(cfg))))
     except ValidationError as e:
         for err in e.errors():
-            loc = tuple(p for p in err["loc"] if p not in ("function-after", "function-before"))
-            msg = err["msg"].removeprefix("Value error, ")
-            out.add(loc if loc and loc[0] in cfg else (), f"Axolotl: {msg}")
+            loc, msg = tuple(err["loc"]), err["msg"].removeprefix("Value error, ")
+            if loc and loc[0] in cfg:
+                out.add(loc, f"Axolotl: {msg}")
+            else:  # e.g. a dataset entry, which Axolotl validates on its own: ("split",)
+                where = ".".join(map(str, loc))
+                out.add((), f"Axolotl: {where}: {msg}" if where else f"Axolotl: {msg}")
     except ImportError as e:
         # The config is valid; this machine lacks a package it needs (Axolotl stops here too).
         first = str(e).splitlines()[0]

@@ -422,6 +422,10 @@ def test_lora_targets_of_an_unknown_or_broken_architecture(tmp_path):
             "config.json, none shipped in psych_plugin/resources/model_configs/)",
         )
     ]
+    cfg = {"adapter": "lora", "lora_target_modules": ["x"]}  # no base_model at all
+    assert run(checks._check_lora_targets, cfg)[0][3].startswith(
+        "cannot check: the architecture of '' is unknown offline"
+    )
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text(json.dumps({"model_type": "no_such_architecture"}))
@@ -673,7 +677,18 @@ def test_axolotl_validation_reports_and_returns():
     assert checks._check_axolotl_validation(bad, out) is None
     assert [(p.field, p.severity) for p in out.problems] == [("micro_batch_size", "error")]
     assert out.problems[0].message.startswith("Axolotl: ")
-    assert "function-after" not in out.problems[0].field
+    # a ValueError of Axolotl's own validators loses pydantic's "Value error, " prefix
+    bad = {**cfg, "learning_rate": "fast"}
+    out = collector(bad)
+    checks._check_axolotl_validation(bad, out)
+    assert verdicts(out) == [
+        (7, "learning_rate", "error", "Axolotl: could not convert string to float: 'fast'")
+    ]
+    # Axolotl validates each dataset entry on its own: the key is named in the message
+    bad = {**cfg, "datasets": [{"path": "x", "type": "alpaca", "split": 3}]}
+    out = collector(bad)
+    checks._check_axolotl_validation(bad, out)
+    assert verdicts(out) == [(0, "-", "error", "Axolotl: split: Input should be a valid string")]
 
 
 def test_dataset_entries_that_are_not_mappings_are_named():
@@ -729,6 +744,8 @@ def test_check_config_orders_by_line_and_survives_wrong_types(tmp_path, monkeypa
     got = [(p.line, p.field) for p in checks.check_config(path, CPU)]
     # Axolotl's own verdict (no datasets) concerns the whole file: line 0, first
     assert got == [(0, "-"), (1, "zzzzzz"), (2, "sample_packing"), (3, "num_epoch")]
+    first = checks.check_config(path, CPU)[0]
+    assert first.message == "Axolotl: either datasets or pretraining_dataset is required"
 
     def broken(cfg, out):
         raise TypeError("boom")
@@ -740,3 +757,72 @@ def test_check_config_orders_by_line_and_survives_wrong_types(tmp_path, monkeypa
     ]
     # the checks after the broken one still ran
     assert "num_epoch" in [p.field for p in problems]
+
+
+# --- rows longer than sequence_len ----------------------------------------------------------
+
+LONG_ROW = {**GOOD_ROW, "output": "word " * 3000}
+
+
+def over_length(cfg: dict[str, Any]) -> list[tuple[int, str, str, str]]:
+    return run(checks._check_over_length, cfg)
+
+
+def test_over_length_lists_ten_lines_then_dots(tmp_path, tiny_model):
+    data = write_rows(tmp_path / "d.jsonl", [LONG_ROW] * 11 + [GOOD_ROW])
+    cfg = {"base_model": str(tiny_model), "sequence_len": 512}
+    cfg["datasets"] = [{"path": str(data), "type": "alpaca"}]
+    assert over_length(cfg) == [
+        (
+            4,
+            "datasets.0.path",
+            "warning",
+            "11 of 12 rows are longer than sequence_len=512 tokens; Axolotl will drop them "
+            "(excess_length_strategy: drop); lines 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 ...",
+        )
+    ]
+    data = write_rows(tmp_path / "d.jsonl", [LONG_ROW] * 10 + [GOOD_ROW])
+    assert over_length(cfg)[0][3].endswith("lines 1, 2, 3, 4, 5, 6, 7, 8, 9, 10")
+    cfg["excess_length_strategy"] = "truncate"
+    assert over_length(cfg)[0][3].startswith(
+        "10 of 11 rows are longer than sequence_len=512 tokens; Axolotl will truncate them "
+        "(excess_length_strategy: truncate); lines 1, "
+    )
+    del cfg["sequence_len"]  # Axolotl's default, 2048: 3,000 words are still too long
+    assert "longer than sequence_len=2048 tokens" in over_length(cfg)[0][3]
+    assert over_length({**cfg, "sequence_len": "512"}) == []  # wrong type: the validator's
+
+
+def test_over_length_counts_with_the_tokenizer_axolotl_uses(tmp_path, tiny_model):
+    data = write_rows(tmp_path / "d.jsonl", [LONG_ROW])
+    datasets = [{"path": str(data), "type": "alpaca"}]
+    found = {"base_model": "nobody/none", "tokenizer_config": str(tiny_model), "datasets": datasets}
+    assert [f for _, f, _, _ in over_length(found)] == ["datasets.0.path"]
+    # no tokenizer on this machine: nothing to count with, no verdict
+    assert over_length({"base_model": "nobody/none", "datasets": datasets}) == []
+
+
+def test_over_length_reads_only_alpaca_rows_on_disk(tmp_path, tiny_model):
+    long = write_rows(tmp_path / "long.jsonl", [LONG_ROW])
+    short = write_rows(tmp_path / "short.jsonl", [GOOD_ROW])
+    cfg = {"base_model": str(tiny_model), "sequence_len": 512}
+    cfg["datasets"] = [
+        {"path": str(long), "type": "chat_template"},  # another format: not ours to count
+        "not a mapping",
+        {"path": str(tmp_path / "missing.jsonl"), "type": "alpaca"},
+        {"path": str(short), "type": "alpaca"},
+        {"path": str(write_rows(tmp_path / "bad.jsonl", ["{nope", LONG_ROW])), "type": "alpaca"},
+    ]
+    assert over_length(cfg) == []
+
+
+def test_over_length_renders_rows_as_training_does(tmp_path, tiny_model):
+    """Our strategy renders with the config's prompt settings (a long system prompt makes
+    every row too long); Axolotl's own `alpaca` type never sees them."""
+    data = write_rows(tmp_path / "d.jsonl", [GOOD_ROW])
+    cfg = {"base_model": str(tiny_model), "sequence_len": 512, "psych_system_prompt": "be " * 600}
+    cfg["datasets"] = [{"path": str(data), "type": "psych_plugin.prompt_strategy"}]
+    [(_, field, _, message)] = over_length(cfg)
+    assert field == "datasets.0.path" and message.startswith("1 of 1 rows are longer")
+    cfg["datasets"][0]["type"] = "alpaca"
+    assert over_length(cfg) == []
