@@ -305,3 +305,337 @@ def test_restore_full_precision_puts_back_only_unquantized_tensors(tmp_path):
 def test_saved_settings_file_is_the_dataclass(adapter_run):
     data = json.loads((adapter_run.parent / "out" / SETTINGS_FILE).read_text())
     assert data["style"] == "alpaca" and data["alpaca_preamble"] == SAVED.alpaca_preamble
+
+
+# --- load_model as a GPU user gets it, and generate_answers' exact contract ---------------------
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """What load_model asks of the hardware detector and of transformers, recorded. `cuda` says
+    what the detector answers (`problem`: what torch_cuda_problem answers); from_pretrained is
+    recorded, then answered with the real tiny model on the CPU (all a CPU can load), or raises
+    `error`; `pad_none` hands back a tokenizer without a pad token."""
+    from types import SimpleNamespace
+
+    import transformers
+
+    from psych_plugin.configs import hardware
+
+    rec = SimpleNamespace(
+        cuda=False, problem=None, asked=0, models=[], tokenizers=[], error=None, pad_none=False
+    )
+    real_model = transformers.AutoModelForCausalLM.from_pretrained
+    real_tokenizer = transformers.AutoTokenizer.from_pretrained
+
+    def model(path, **kwargs):
+        rec.models.append((path, kwargs))
+        if rec.error is not None:
+            raise rec.error
+        return real_model(path)
+
+    def tokenizer(path, **kwargs):
+        rec.tokenizers.append((path, kwargs))
+        tok = real_tokenizer(path)
+        if rec.pad_none:
+            tok.pad_token = None
+        return tok
+
+    def problem():
+        rec.asked += 1
+        return rec.problem
+
+    monkeypatch.setattr(hardware, "has_cuda_gpu", lambda: rec.cuda)
+    monkeypatch.setattr(hardware, "torch_cuda_problem", problem)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", model)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", tokenizer)
+    return rec
+
+
+def test_load_model_on_a_gpu_loads_bf16_placed_automatically(adapter_run, loads, tiny_model):
+    import torch
+    from peft import PeftModel
+
+    loads.cuda = True
+    model, tokenizer, settings = load_model(run_paths(adapter_run))  # the adapter by default
+    assert loads.asked == 1  # torch was asked whether it can use the GPU
+    assert loads.models == [(str(tiny_model), {"device_map": "auto", "dtype": torch.bfloat16})]
+    assert loads.tokenizers == [(str(tiny_model), {})]  # no tokenizer next to the adapter
+    assert isinstance(model, PeftModel) and not model.training
+    assert (tokenizer.pad_token, tokenizer.pad_token_id) == ("<|endoftext|>", 0)  # its own, kept
+    assert settings == SAVED
+
+
+@pytest.mark.parametrize(
+    ("trained_4bit", "flag", "quantized"),
+    [(True, None, True), (False, True, True), (True, False, False), (False, None, False)],
+)
+def test_load_model_on_a_gpu_quantizes_as_trained_unless_told(
+    adapter_run, loads, trained_4bit, flag, quantized
+):
+    import torch
+
+    loads.cuda = True
+    paths = run_paths(adapter_run)
+    paths.load_in_4bit = trained_4bit
+    load_model(paths, use_adapter=False, load_in_4bit=flag)
+    [(_, kwargs)] = loads.models
+    q = kwargs.pop("quantization_config", None)
+    assert kwargs == {"device_map": "auto", "dtype": torch.bfloat16}
+    if not quantized:
+        assert q is None
+        return
+    # QLoRA's recipe: NF4 with double quantization, computing in bf16.
+    got = (
+        q.load_in_4bit,
+        q.load_in_8bit,
+        q.bnb_4bit_quant_type,
+        q.bnb_4bit_use_double_quant,
+        q.bnb_4bit_compute_dtype,
+    )
+    assert got == (True, False, "nf4", True, torch.bfloat16)
+
+
+def test_load_model_on_a_cpu_loads_plain_float_weights(adapter_run, loads, tiny_model):
+    from peft import PeftModel
+
+    paths = run_paths(adapter_run)
+    paths.load_in_4bit = True  # trained with QLoRA: still no 4-bit without a GPU
+    model, _, _ = load_model(paths, use_adapter=False)
+    assert loads.models == [(str(tiny_model), {})]
+    assert loads.asked == 0  # no GPU: nothing to ask torch about
+    assert not isinstance(model, PeftModel) and not model.training
+    with pytest.raises(UsageError) as e:
+        load_model(paths, load_in_4bit=True)
+    assert str(e.value) == "--load-in-4bit needs a CUDA GPU; none found (drop the flag on CPU)"
+    assert len(loads.models) == 1  # refused before loading anything
+
+
+def test_load_model_refuses_a_gpu_torch_cannot_use(adapter_run, loads):
+    loads.cuda = True
+    loads.problem = "nvidia-smi reports a CUDA GPU but torch cannot use it"
+    with pytest.raises(UsageError) as e:
+        load_model(run_paths(adapter_run))
+    assert str(e.value) == "nvidia-smi reports a CUDA GPU but torch cannot use it"
+    assert loads.models == [] and loads.tokenizers == []
+
+
+def test_load_model_prefers_the_tokenizer_saved_with_the_adapter(
+    adapter_run, loads, tiny_tokenizer, tmp_path
+):
+    paths = run_paths(adapter_run)
+    paths.adapter_dir = tmp_path / "out"
+    shutil.copytree(run_paths(adapter_run).adapter_dir, paths.adapter_dir)
+    tiny_tokenizer.save_pretrained(paths.adapter_dir)
+    load_model(paths)
+    assert loads.tokenizers == [(paths.adapter_dir, {})]
+
+
+def test_load_model_gives_a_tokenizer_without_pad_token_the_eos(adapter_run, loads):
+    loads.pad_none = True
+    _, tokenizer, _ = load_model(run_paths(adapter_run))
+    assert (tokenizer.pad_token, tokenizer.pad_token_id) == ("<|im_end|>", 2)
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+
+
+def test_load_model_reports_the_first_line_of_a_load_error(adapter_run, loads, tiny_model):
+    error = OSError("no file named model.safetensors found\nsee the documentation")
+    loads.error = error
+    with pytest.raises(UsageError) as e:
+        load_model(run_paths(adapter_run))
+    assert str(e.value) == f"cannot load {tiny_model}: no file named model.safetensors found"
+    assert e.value.__cause__ is error
+
+
+def test_load_model_needs_the_saved_prompt_settings_of_an_adapter(adapter_run, tmp_path):
+    paths = run_paths(adapter_run)
+    paths.adapter_dir = tmp_path / "out"
+    shutil.copytree(run_paths(adapter_run).adapter_dir, paths.adapter_dir)
+    (paths.adapter_dir / SETTINGS_FILE).unlink()
+    with pytest.raises(UsageError) as e:
+        load_model(paths)  # the adapter by default
+    assert str(e.value) == (
+        f"{paths.adapter_dir / SETTINGS_FILE}: missing; this adapter was not trained with "
+        "psych_plugin"
+    )
+    # The base alone: the config's prompt settings (chat) are used.
+    assert load_model(paths, use_adapter=False)[2] == PromptSettings(style="chat")
+
+
+class Streamer:
+    def put(self, value) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+def recording_generate(model, monkeypatch) -> list[dict]:
+    """model.generate, with every call's keyword arguments recorded (and at most 4 new tokens
+    really generated, to stay fast)."""
+    calls: list[dict] = []
+    real = model.generate
+
+    def generate(**kwargs):
+        calls.append(kwargs)
+        return real(**{**kwargs, "max_new_tokens": min(kwargs["max_new_tokens"], 4)})
+
+    monkeypatch.setattr(model, "generate", generate)
+    return calls
+
+
+def test_generate_answers_asks_for_greedy_or_sampled_decoding(adapter_run, monkeypatch):
+    model, tokenizer, settings = load_model(run_paths(adapter_run))
+    calls = recording_generate(model, monkeypatch)
+    rows = [{"instruction": QUESTION}]
+    generate_answers(model, tokenizer, settings, rows)
+    streamer = Streamer()
+    generate_answers(model, tokenizer, settings, rows, 5, 0.7, streamer)
+    generate_answers(model, tokenizer, settings, rows, 5, 0.0, streamer)
+    for call in calls:
+        ids = call.pop("input_ids")
+        assert tokenizer.decode(ids[0]) == render_prompt(settings, tokenizer, QUESTION)
+        assert call.pop("attention_mask").tolist() == [[1] * ids.shape[1]]
+    ids = {"pad_token_id": 0, "eos_token_id": 2}  # <|endoftext|>, <|im_end|>
+    assert calls == [
+        {"max_new_tokens": 256, "streamer": None, **ids, "do_sample": False},
+        {"max_new_tokens": 5, "streamer": streamer, **ids, "do_sample": True, "temperature": 0.7},
+        {"max_new_tokens": 5, "streamer": streamer, **ids, "do_sample": False},
+    ]
+
+
+def test_generate_answers_renders_chat_prompts_with_the_category(adapter_run, monkeypatch):
+    model, tokenizer, _ = load_model(run_paths(adapter_run))
+    calls = recording_generate(model, monkeypatch)
+    settings = PromptSettings(use_category_prompts=True)
+    rows = [{"instruction": QUESTION, "input": None, "category": "definition"}]
+    generate_answers(model, tokenizer, settings, rows, max_new_tokens=2)
+    [call] = calls
+    prompt = render_prompt(settings, tokenizer, QUESTION, "", "definition")
+    assert "Give a precise definition" in prompt and prompt.startswith("<|im_start|>system\n")
+    assert tokenizer.decode(call["input_ids"][0]) == prompt
+
+
+def test_generate_answers_adds_no_special_tokens_to_the_rendered_prompt(
+    adapter_run, tiny_model, monkeypatch
+):
+    """The template holds every special token already; a tokenizer that would add a BOS must
+    not add it."""
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AutoTokenizer
+
+    model, _, settings = load_model(run_paths(adapter_run))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer._tokenizer.post_processor = TemplateProcessing(
+        single="<|im_start|> $A", special_tokens=[("<|im_start|>", 1)]
+    )
+    prompt = render_prompt(settings, tokenizer, QUESTION)
+    assert tokenizer(prompt).input_ids[0] == 1  # it would add one
+    calls = recording_generate(model, monkeypatch)
+    generate_answers(model, tokenizer, settings, [{"instruction": QUESTION}], max_new_tokens=1)
+    [call] = calls
+    assert call["input_ids"][0].tolist() == tokenizer(prompt, add_special_tokens=False).input_ids
+
+
+def test_generate_answers_sends_inputs_to_the_model_device_and_keeps_only_new_text(
+    tiny_tokenizer,
+):
+    """Any model: the encoded batch goes to model.device; the answer is what follows the prompt,
+    without special tokens (EOS, and the padding after it)."""
+    import torch
+
+    answer = tiny_tokenizer("Reinforcement.", add_special_tokens=False).input_ids
+    seen = []
+
+    class Model:
+        device = torch.device("meta")
+
+        def generate(self, input_ids, attention_mask, **kwargs):
+            seen.append((input_ids.device, attention_mask.device))
+            prompt = torch.full(tuple(input_ids.shape), 7)
+            new = torch.tensor([[*answer, 2, 0]] * input_ids.shape[0])
+            return torch.cat([prompt, new], dim=1)
+
+    rows = [{"instruction": QUESTION}, {"instruction": "Define memory."}]
+    got = generate_answers(Model(), tiny_tokenizer, SAVED, rows, max_new_tokens=4)
+    assert got == ["Reinforcement.", "Reinforcement."]
+    assert seen == [(torch.device("meta"), torch.device("meta"))]
+
+
+def fake_adapter(folder: Path, trained_on: str | None) -> Path:
+    """What check_adapter reads: adapter_config.json next to adapter_model.safetensors."""
+    folder.mkdir(parents=True)
+    cfg = {"r": 4} if trained_on is None else {"r": 4, "base_model_name_or_path": trained_on}
+    (folder / "adapter_config.json").write_text(json.dumps(cfg))
+    (folder / "adapter_model.safetensors").write_bytes(b"")
+    return folder
+
+
+def test_check_adapter_messages(tmp_path):
+    from psych_plugin.model.inference import RunPaths
+
+    paths = RunPaths(tmp_path / "cfg.yml", "org/model", tmp_path / "a", False)
+    fake_adapter(paths.adapter_dir, "org/other")
+    with pytest.raises(UsageError) as e:
+        check_adapter(paths)
+    assert (
+        str(e.value)
+        == f"{paths.adapter_dir}: adapter was trained on 'org/other', not on 'org/model'"
+    )
+    # No base recorded in the adapter: nothing to compare, accepted.
+    paths.adapter_dir = fake_adapter(tmp_path / "b", None)
+    assert check_adapter(paths) == {"r": 4}
+    paths.adapter_dir = fake_adapter(tmp_path / "c", "")
+    assert check_adapter(paths) == {"r": 4, "base_model_name_or_path": ""}
+    # The weights missing (an interrupted save): no adapter.
+    (paths.adapter_dir / "adapter_model.safetensors").unlink()
+    with pytest.raises(UsageError) as e:
+        check_adapter(paths)
+    assert str(e.value) == (
+        f"{paths.adapter_dir}: no trained adapter here "
+        "(adapter_config.json, adapter_model.safetensors); run `make train` first"
+    )
+
+
+def test_same_model_compares_folders_resolved_and_hub_ids_as_written(tmp_path):
+    from psych_plugin.model.inference import _same_model
+
+    # Hub ids: a trailing slash on either side is the same model, anything else is another.
+    assert _same_model("org/model-X/", "org/model-X")
+    assert _same_model("org/model-X", "org/model-X/")
+    assert not _same_model("/org/model-X", "org/model-X")
+    assert not _same_model("org/model-X", "org/model-Y")
+    # Folders that exist here: the same folder however it is spelt (a link to it too).
+    (tmp_path / "m").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "m")
+    assert _same_model(str(tmp_path / "link"), str(tmp_path / "m") + "/")
+    # A path that names nothing here is compared as written, never resolved.
+    assert not _same_model(str(tmp_path / "gone" / ".." / "m"), str(tmp_path / "m"))
+    assert not _same_model(str(tmp_path / "m"), str(tmp_path / "gone" / ".." / "m"))
+
+
+def test_run_paths_reads_each_setting(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "models" / "base").mkdir(parents=True)
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text("base_model: ~/models/base\nload_in_4bit: true\n")
+    paths = run_paths(cfg)
+    # A local folder: its expanded path; no output_dir: Axolotl's default.
+    assert paths.base_model == str(tmp_path / "models" / "base")
+    assert paths.adapter_dir == Path("outputs") and paths.load_in_4bit is True
+    # Not a folder here: a hub id, kept as written.
+    cfg.write_text("base_model: org/model/\nload_in_4bit: false\n")
+    paths = run_paths(cfg)
+    assert paths.base_model == "org/model/" and paths.load_in_4bit is False
+
+
+def test_prompt_settings_of_the_base_alone_come_from_the_config(tmp_path):
+    from psych_plugin.model.inference import RunPaths
+
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text("base_model: org/model\npsych_prompt_style: alpaca\npsych_alpaca_preamble: P\n")
+    paths = RunPaths(cfg, "org/model", tmp_path / "no-adapter", False)
+    assert prompt_settings(paths, use_adapter=False) == PromptSettings(
+        style="alpaca", alpaca_preamble="P"
+    )
