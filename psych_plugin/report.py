@@ -11,9 +11,17 @@ FORMATS = ("text", "json", "github")
 
 
 def format_problem(p: Problem) -> str:
-    """Compiler style, which editors and CI parse: PATH:LINE: field: message."""
+    """Compiler style, which editors and CI parse: PATH:LINE: field: message, on one line."""
     tag = "warning: " if p.severity == "warning" else ""
-    return f"{p.path}:{p.line}: {p.field}: {tag}{p.message}"
+    return f"{p.path}:{p.line}: {_one_line(p.field)}: {tag}{_one_line(p.message)}"
+
+
+def _one_line(text: str) -> str:
+    """Control characters escaped (a YAML key or a quoted value may hold a newline), so one
+    problem stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _github_escape(text: str) -> str:

@@ -826,3 +826,14 @@ def test_over_length_renders_rows_as_training_does(tmp_path, tiny_model):
     assert field == "datasets.0.path" and message.startswith("1 of 1 rows are longer")
     cfg["datasets"][0]["type"] = "alpaca"
     assert over_length(cfg) == []
+
+
+def test_a_key_with_a_newline_is_reported_on_one_line(tmp_path, capsys):
+    from psych_plugin.cli import main
+
+    path = tmp_path / "c.yml"
+    path.write_text('datasets:\n- path: x\n  type: alpaca\n  ? "a\\nb\\tc"\n  : 1\n')
+    assert main(["check-config", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{path}:4: datasets.0.a\\nb\\tc: unknown dataset key: ignored" in lines
+    assert lines[-1] == f"FAILED: check-config {path}: {len(lines) - 1} error(s), 0 warning(s)"
