@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -31,6 +32,12 @@ OFFLINE_ENV = {
 os.environ.update(OFFLINE_ENV)
 # Under `make test` a nested `make -n` would count as a sub-make and print directory lines.
 os.environ.pop("MAKELEVEL", None)
+
+# Property tests draw the same examples on every run, so `make test`, CI and mutation runs
+# agree; HYPOTHESIS_PROFILE=explore draws new ones (a failure found there becomes a test).
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def run_psych(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: int = 120):
