@@ -4,8 +4,10 @@ tests run real Axolotl in a subprocess, offline, with telemetry off."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,39 @@ def run_psych(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, t
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def stop_at_checkpoint(
+    command: list[str], out: Path, step: int, sig: signal.Signals, timeout: int = 300
+) -> int:
+    """Start `command` (a training run writing to `out`) in its own process group; once
+    checkpoint-`step` is complete, send `sig` to the whole group (launcher and ranks, as a
+    scheduler does) and wait for it to end. Returns the group id; the run must have failed."""
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, **OFFLINE_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + timeout
+        while not (out / f"checkpoint-{step}" / "trainer_state.json").exists():
+            assert proc.poll() is None, "training ended before it could be stopped"
+            assert time.time() < deadline, f"no checkpoint within {timeout} s"
+            time.sleep(0.1)
+        os.killpg(proc.pid, sig)
+        assert proc.wait(timeout=60) != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.pid
+
+
+def last_checkpoint(out: Path) -> int:
+    return max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
 
 
 def run_axolotl(command: str, config: Path, timeout: int = 600) -> subprocess.CompletedProcess:

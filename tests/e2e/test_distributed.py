@@ -27,7 +27,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OFFLINE_ENV, REPO, TRAIN_DATA, run_axolotl, run_psych
+from tests.conftest import (
+    OFFLINE_ENV,
+    REPO,
+    TRAIN_DATA,
+    last_checkpoint,
+    run_axolotl,
+    run_psych,
+    stop_at_checkpoint,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -210,34 +218,16 @@ def test_sigterm_during_two_process_run_then_resume(tmp_path: Path, tiny_model: 
     ]
     variables = ["NPROC=2", f"CONFIG={tmp_path / 'cfg.yml'}"]
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        ["make", "-o", ".venv/.installed", "train", "PRESET=tiny-cpu", *variables]
-        + [f"MASTER_PORT={free_port()}", f"SET={' '.join(sets)}"],
-        cwd=REPO,
-        env={**os.environ, **OFFLINE_ENV},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 300
-        while not (out / "checkpoint-4" / "trainer_state.json").exists():
-            assert proc.poll() is None, "training ended before it could be stopped"
-            assert time.time() < deadline, "no checkpoint within 5 minutes"
-            time.sleep(0.1)
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=60) != 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    command = ["make", "-o", ".venv/.installed", "train", "PRESET=tiny-cpu", *variables]
+    command += [f"MASTER_PORT={free_port()}", f"SET={' '.join(sets)}"]
+    group = stop_at_checkpoint(command, out, 4, signal.SIGTERM)
     # No rank outlives the job (a stray rank would hold the port and the files).
     deadline = time.time() + 30
-    while _group_alive(proc.pid):
+    while _group_alive(group):
         assert time.time() < deadline, "processes of the stopped job are still running"
         time.sleep(0.2)
     assert not (out / "adapter_model.safetensors").exists()
-    done_steps = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    done_steps = last_checkpoint(out)
     assert 4 <= done_steps < steps
 
     changed = make_train(*variables, f"SET={' '.join(sets)} learning_rate=0.005")

@@ -4,17 +4,20 @@ without --force; unwritable or full output folders fail before training."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from psych_plugin.cli import main
-from tests.conftest import MINI, OFFLINE_ENV, REPO, make_config, run_axolotl
+from tests.conftest import (
+    MINI,
+    last_checkpoint,
+    make_config,
+    run_axolotl,
+    stop_at_checkpoint,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,25 +36,10 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Pat
         "val_set_size=0",
     )
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "axolotl.cli.train", str(config)],
-        cwd=REPO,
-        env={**os.environ, **OFFLINE_ENV},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 300
-        while not (out / "checkpoint-10" / "trainer_state.json").exists():
-            assert proc.poll() is None, "training ended before it could be killed"
-            assert time.time() < deadline, "no checkpoint within 5 minutes"
-            time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    command = [sys.executable, "-m", "axolotl.cli.train", str(config)]
+    stop_at_checkpoint(command, out, 10, signal.SIGKILL)
     assert not (out / "adapter_model.safetensors").exists()  # killed before the end
-    done_steps = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    done_steps = last_checkpoint(out)
     assert 10 <= done_steps < 40
 
     assert main(["preflight", str(config)]) == 0
