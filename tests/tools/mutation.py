@@ -135,7 +135,8 @@ def run_module(
                 f"only_mutate = {_toml_list(files)}",
                 f"also_copy = {_toml_list(ALSO_COPY)}",
                 f"pytest_add_cli_args_test_selection = {_toml_list(tests)}",
-                'pytest_add_cli_args = ["-m", "not slow", "-p", "no:cacheprovider", "-q"]',
+                'pytest_add_cli_args = ["-m", "not slow", "-p", "no:cacheprovider", "-q", '
+                '"-p", "tests.tools.mutmut_preload"]',
                 # Forked from the process that collected the tests: each mutant costs only its
                 # tests (a fork server re-imports torch for every mutant, 3x slower here).
                 'process_isolation = "fork"',
