@@ -621,7 +621,8 @@ def test_run_paths_reads_each_setting(tmp_path, monkeypatch):
     cfg = tmp_path / "cfg.yml"
     cfg.write_text("base_model: ~/models/base\nload_in_4bit: true\n")
     paths = run_paths(cfg)
-    # A local folder: its expanded path; no output_dir: Axolotl's default.
+    # A local folder: its expanded path. No output_dir: outputs/, as preflight and `psych trained`
+    # assume too (though Axolotl's own default is ./model-out).
     assert paths.base_model == str(tmp_path / "models" / "base")
     assert paths.adapter_dir == Path("outputs") and paths.load_in_4bit is True
     # Not a folder here: a hub id, kept as written.
@@ -639,3 +640,259 @@ def test_prompt_settings_of_the_base_alone_come_from_the_config(tmp_path):
     assert prompt_settings(paths, use_adapter=False) == PromptSettings(
         style="alpaca", alpaca_preamble="P"
     )
+
+
+# --- merge: the Axolotl call, the reference model, the comparison and the restore, exactly ------
+
+
+def test_run_axolotl_merge_runs_axolotls_cli_without_telemetry(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    calls = []
+    exit_code = 0
+
+    def run(args, **kwargs):
+        calls.append((args, kwargs))
+        return subprocess.CompletedProcess(args, exit_code)
+
+    monkeypatch.setattr(merge_mod.subprocess, "run", run)
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "0")
+    config = tmp_path / "cfg.yml"
+    assert merge_mod.run_axolotl_merge(config) is None
+    env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1"}
+    assert calls == [
+        (
+            [sys.executable, "-m", "axolotl.cli.merge_lora", str(config)],
+            {"env": env, "check": False},
+        )
+    ]
+    for exit_code in (1, 3):
+        with pytest.raises(UsageError) as e:
+            merge_mod.run_axolotl_merge(config)
+        assert str(e.value) == f"axolotl.cli.merge_lora {config} failed (exit {exit_code})"
+
+
+@pytest.fixture
+def model_loads(monkeypatch):
+    """AutoModelForCausalLM.from_pretrained, recorded: (path, kwargs) per call; the model is the
+    real one loaded on the CPU without those kwargs (no 4-bit without a GPU), and the ids each
+    model is run on are recorded too (`ids`, by path)."""
+    from types import SimpleNamespace
+
+    import transformers
+
+    rec = SimpleNamespace(calls=[], ids={})
+    real = transformers.AutoModelForCausalLM.from_pretrained
+
+    def from_pretrained(path, **kwargs):
+        rec.calls.append((path, kwargs))
+        model = real(path)
+        forward = model.forward
+
+        def recording_forward(*args, **kw):
+            rec.ids.setdefault(str(path), []).append(kw["input_ids"][0].tolist())
+            return forward(*args, **kw)
+
+        model.forward = recording_forward
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    return rec
+
+
+def test_reference_model_is_the_base_quantized_as_trained_plus_the_adapter(
+    adapter_run, model_loads, tiny_model
+):
+    import torch
+    from peft import PeftModel
+
+    paths = run_paths(adapter_run)
+    model = merge_mod.reference_model(paths)
+    assert isinstance(model, PeftModel) and not model.training
+    assert model_loads.calls == [(str(tiny_model), {})]
+    paths.load_in_4bit = True
+    merge_mod.reference_model(paths)
+    path, kwargs = model_loads.calls[1]
+    q = kwargs.pop("quantization_config")
+    assert (path, kwargs) == (str(tiny_model), {})
+    # QLoRA's NF4 with double quantization; computing in float32 for an exact comparison.
+    got = (
+        q.load_in_4bit,
+        q.load_in_8bit,
+        q.bnb_4bit_quant_type,
+        q.bnb_4bit_use_double_quant,
+        q.bnb_4bit_compute_dtype,
+    )
+    assert got == (True, False, "nf4", True, torch.float32)
+
+
+def small_adapter(adapter_run: Path, dest: Path, scale: float) -> Path:
+    """A copy of the adapter with its LoRA B weights scaled (a weaker adapter)."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(run_paths(adapter_run).adapter_dir, dest)
+    weights = dest / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    save_file(
+        {k: v * scale if "lora_B" in k else v for k, v in tensors.items()},
+        str(weights),
+        metadata={"format": "pt"},
+    )
+    return dest
+
+
+def test_compare_logits_runs_every_model_on_the_training_prompt(
+    adapter_run, model_loads, tiny_model, tmp_path
+):
+    """The chat prompt the adapter was trained with (its saved settings), tokenized without added
+    special tokens even by a tokenizer that adds a BOS, fed alike to the merged model (in
+    float32) and to base + adapter. A weak adapter, and a "merge" that left the base as it was:
+    wrong by exactly the adapter's whole (small) effect."""
+    import torch
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AutoTokenizer
+
+    paths = run_paths(adapter_run)
+    paths.adapter_dir = small_adapter(adapter_run, tmp_path / "out", 0.001)
+    chat = PromptSettings(use_category_prompts=True)
+    chat.save(paths.adapter_dir)
+    merged = tmp_path / "merged"
+    shutil.copytree(tiny_model, merged)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer._tokenizer.post_processor = TemplateProcessing(
+        single="<|im_start|> $A", special_tokens=[("<|im_start|>", 1)]
+    )
+    tokenizer.save_pretrained(merged)
+    questions = ["What is memory?", "Define attention."]
+    check = merge_mod.compare_logits(paths, merged, questions)
+    assert model_loads.calls == [(merged, {"dtype": torch.float32}), (str(tiny_model), {})]
+    prompts = [render_prompt(chat, tokenizer, q) for q in questions]
+    assert prompts[0].startswith("<|im_start|>system\n")
+    want = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+    assert want[0][0] == 1 and tokenizer(prompts[0]).input_ids[:2] == [1, 1]
+    assert model_loads.ids[str(merged)] == want
+    assert model_loads.ids[str(tiny_model)] == [want[0], want[0], want[1], want[1]]
+    assert 0 < check.adapter_effect < 0.5 and check.restored == []
+    assert check.max_abs_diff == check.adapter_effect and check.relative == 1.0
+    assert not check.ok
+
+
+def test_compare_logits_needs_the_adapters_prompt_settings(adapter_run, tmp_path):
+    paths = run_paths(adapter_run)
+    paths.adapter_dir = tmp_path / "out"
+    shutil.copytree(run_paths(adapter_run).adapter_dir, paths.adapter_dir)
+    (paths.adapter_dir / SETTINGS_FILE).unlink()
+    with pytest.raises(UsageError) as e:
+        merge_mod.compare_logits(paths, paths.base_model, ["What is memory?"])
+    assert str(e.value) == (
+        f"{paths.adapter_dir / SETTINGS_FILE}: missing; this adapter was not trained with "
+        "psych_plugin"
+    )
+
+
+def test_base_dir_is_the_local_folder_or_the_hub_cache_offline(tiny_model, monkeypatch):
+    import huggingface_hub
+
+    assert merge_mod._base_dir(str(tiny_model)) == tiny_model
+    calls = []
+
+    def snapshot_download(*args, **kwargs):
+        calls.append((args, kwargs))
+        return "/cache/models--org--model/snapshots/abc"
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    got = merge_mod._base_dir("org/model")
+    assert got == Path("/cache/models--org--model/snapshots/abc")
+    assert calls == [(("org/model",), {"local_files_only": True})]
+
+
+def test_restore_full_precision_across_shards_and_dtypes(tmp_path, monkeypatch):
+    """A merged model saved in bf16: a tensor equal to the base's once cast is untouched; a
+    changed one gets the base's values in the merged dtype; every shard is looked at."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    monkeypatch.chdir(tmp_path)  # nothing written outside the two folders can be read back
+
+    base, merged = tmp_path / "base", tmp_path / "merged"
+    base.mkdir()
+    merged.mkdir()
+    third = torch.full((2, 3), 1 / 3)  # not exact in bf16
+    embed, head = third * 3, third * 6
+    save_file(
+        {
+            "model.embed_tokens.weight": embed,
+            "lm_head.weight": head,
+            "vision.embed_tokens.weight": third.clone(),
+            "norm.weight": third,
+        },
+        str(base / "model.safetensors"),
+    )
+    bf16 = torch.bfloat16
+    shards = {
+        "model-00001-of-00003.safetensors": {"model.embed_tokens.weight": (embed + 1).to(bf16)},
+        "model-00002-of-00003.safetensors": {  # as saved in bf16: equal
+            "vision.embed_tokens.weight": third.to(bf16),
+            "norm.weight": (third + 1).to(bf16),  # not a full-precision tensor: kept
+        },
+        "model-00003-of-00003.safetensors": {"lm_head.weight": (head - 1).to(bf16)},
+    }
+    for name, tensors in shards.items():
+        save_file(tensors, str(merged / name), metadata={"format": "pt"})
+    assert merge_mod.restore_full_precision(base, merged) == [
+        "lm_head.weight",
+        "model.embed_tokens.weight",
+    ]
+    got: dict = {}
+    for name in shards:
+        got.update(load_file(str(merged / name)))
+    assert {k: v.dtype for k, v in got.items()} == dict.fromkeys(got, bf16)
+    assert torch.equal(got["model.embed_tokens.weight"], embed.to(bf16))
+    assert torch.equal(got["lm_head.weight"], head.to(bf16))
+    assert torch.equal(got["vision.embed_tokens.weight"], third.to(bf16))
+    assert torch.equal(got["norm.weight"], (third + 1).to(bf16))
+    # A bf16 copy of an fp32 base: nothing to restore.
+    assert merge_mod.restore_full_precision(base, merged) == []
+
+
+def test_merge_restores_full_precision_tensors_only_after_qlora(
+    adapter_run, tiny_model, tmp_path, monkeypatch
+):
+    """QLoRA (load_in_4bit): the base's embeddings are put back into Axolotl's merged model, and
+    named in the check; LoRA: the merged model is left as Axolotl wrote it."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    paths = run_paths(adapter_run)
+    monkeypatch.chdir(tmp_path)  # nothing written outside the run's folders can be read back
+    paths.adapter_dir = tmp_path / "out"
+    shutil.copytree(run_paths(adapter_run).adapter_dir, paths.adapter_dir)
+    merged = paths.adapter_dir / "merged"
+    key = "model.embed_tokens.weight"
+
+    def axolotl_merge(config: Path) -> None:  # the embeddings through a (here: crude) round trip
+        assert config == adapter_run
+        shutil.rmtree(merged, ignore_errors=True)
+        shutil.copytree(tiny_model, merged)
+        tensors = load_file(str(merged / "model.safetensors"))
+        tensors[key] = tensors[key].round()
+        save_file(tensors, str(merged / "model.safetensors"), metadata={"format": "pt"})
+
+    compared = []
+
+    def compare_logits(paths_, merged_dir, questions):
+        compared.append((paths_, merged_dir, questions))
+        return merge_mod.MergeCheck(merged_dir, 0.0, 1.0, merge_mod.TOLERANCE, [])
+
+    monkeypatch.setattr(merge_mod, "run_axolotl_merge", axolotl_merge)
+    monkeypatch.setattr(merge_mod, "compare_logits", compare_logits)
+    original = load_file(str(tiny_model / "model.safetensors"))[key]
+    check = merge_mod.merge(paths, ["What is memory?"])
+    assert check.restored == [] and compared == [(paths, merged, ["What is memory?"])]
+    assert torch.equal(load_file(str(merged / "model.safetensors"))[key], original.round())
+    paths.load_in_4bit = True
+    check = merge_mod.merge(paths, ["What is memory?"])
+    assert check.restored == [key] and check.merged_dir == merged
+    assert torch.equal(load_file(str(merged / "model.safetensors"))[key], original)
