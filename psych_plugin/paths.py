@@ -13,8 +13,10 @@ directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RESOURCES = Path(str(files("psych_plugin") / "resources"))
@@ -60,6 +62,15 @@ def data_file(name: str) -> Path:
 
 def outputs_dir() -> Path:
     return Path("outputs")
+
+
+# Axolotl 0.19's own default output_dir (ModelOutputConfig): where a config without one trains.
+AXOLOTL_OUTPUT_DIR = "./model-out"
+
+
+def run_output_dir(cfg: Mapping[str, Any]) -> Path:
+    """Where Axolotl writes the run of this config: its output_dir, else Axolotl's default."""
+    return resolve(str(cfg.get("output_dir") or AXOLOTL_OUTPUT_DIR))
 
 
 def cache_dir() -> Path:

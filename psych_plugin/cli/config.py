@@ -95,10 +95,10 @@ def cmd_tiny(args: argparse.Namespace) -> int:
 
 def cmd_trained(args: argparse.Namespace) -> int:
     from ..configs.templates import read_yaml
-    from ..paths import resolve
+    from ..paths import run_output_dir
 
     cfg = read_yaml(Path(args.config))
-    out = resolve(cfg.get("output_dir", "outputs"))
+    out = run_output_dir(cfg)
     missing = [
         n for n in ("adapter_model.safetensors", "adapter_config.json") if not (out / n).is_file()
     ]

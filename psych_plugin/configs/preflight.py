@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..paths import resolve
+from ..paths import run_output_dir
 from ..problems import UsageError
 from .templates import read_yaml
 
@@ -111,7 +111,7 @@ def preflight(
     world_size: the processes the coming run will have (a resume with another count trains
     with another global batch: refused like a changed key)."""
     cfg = read_yaml(config)
-    out = resolve(str(cfg.get("output_dir") or "outputs"))
+    out = run_output_dir(cfg)
     base = _existing_ancestor(out)
     if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
         raise UsageError(

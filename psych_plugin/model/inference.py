@@ -10,7 +10,7 @@ from typing import Any
 
 from ..configs.templates import read_yaml
 from ..integration.prompts import SETTINGS_FILE, PromptSettings, render_prompt
-from ..paths import resolve
+from ..paths import resolve, run_output_dir
 from ..problems import UsageError
 
 
@@ -34,7 +34,7 @@ def run_paths(config: Path) -> RunPaths:
     return RunPaths(
         config=config,
         base_model=str(local) if local.exists() else base,
-        adapter_dir=resolve(str(cfg.get("output_dir") or "outputs")),
+        adapter_dir=run_output_dir(cfg),
         load_in_4bit=bool(cfg.get("load_in_4bit")),
     )
 

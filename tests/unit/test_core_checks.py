@@ -277,3 +277,21 @@ def test_memory_estimate_defaults_for_unset_keys():
     # fp16 halves the base like bf16 does
     fp16 = estimate_memory({**cfg, "fp16": True}, QWEN3).parts
     assert fp16["base weights, 16-bit (1.72B params)"] == (LINEAR + OTHER) * 2
+
+
+def test_a_config_without_output_dir_is_looked_for_where_axolotl_writes(
+    tmp_path, capsys, monkeypatch
+):
+    from axolotl.utils.schemas.model import ModelOutputConfig
+
+    from psych_plugin.paths import AXOLOTL_OUTPUT_DIR
+
+    assert ModelOutputConfig.model_fields["output_dir"].default == AXOLOTL_OUTPUT_DIR
+    monkeypatch.chdir(tmp_path)
+    Path("c.yml").write_text("base_model: tiny-qwen3\n")
+    assert main(["trained", "c.yml"]) == 1
+    assert "model-out: no adapter_model.safetensors" in capsys.readouterr().err
+    Path("model-out").mkdir()
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        Path("model-out", name).write_bytes(b"x")
+    assert main(["trained", "c.yml"]) == 0

@@ -621,10 +621,9 @@ def test_run_paths_reads_each_setting(tmp_path, monkeypatch):
     cfg = tmp_path / "cfg.yml"
     cfg.write_text("base_model: ~/models/base\nload_in_4bit: true\n")
     paths = run_paths(cfg)
-    # A local folder: its expanded path. No output_dir: outputs/, as preflight and `psych trained`
-    # assume too (though Axolotl's own default is ./model-out).
+    # A local folder: its expanded path. No output_dir: Axolotl's own default, ./model-out.
     assert paths.base_model == str(tmp_path / "models" / "base")
-    assert paths.adapter_dir == Path("outputs") and paths.load_in_4bit is True
+    assert paths.adapter_dir == Path("model-out") and paths.load_in_4bit is True
     # Not a folder here: a hub id, kept as written.
     cfg.write_text("base_model: org/model/\nload_in_4bit: false\n")
     paths = run_paths(cfg)
