@@ -837,3 +837,50 @@ def test_a_key_with_a_newline_is_reported_on_one_line(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert f"{path}:4: datasets.0.a\\nb\\tc: unknown dataset key: ignored" in lines
     assert lines[-1] == f"FAILED: check-config {path}: {len(lines) - 1} error(s), 0 warning(s)"
+
+
+def test_over_length_goes_on_after_a_file_with_errors(tmp_path, tiny_model):
+    bad = write_rows(tmp_path / "bad.jsonl", ["{nope"])
+    long = write_rows(tmp_path / "long.jsonl", [LONG_ROW])
+    cfg = {"base_model": str(tiny_model), "sequence_len": 512}
+    cfg["datasets"] = [{"path": str(bad), "type": "alpaca"}, {"path": str(long), "type": "alpaca"}]
+    assert [f for _, f, _, _ in over_length(cfg)] == ["datasets.1.path"]
+
+
+def test_over_length_counts_tokens_exactly(tmp_path, tiny_model, tiny_tokenizer):
+    """Axolotl's `alpaca` type: our alpaca style with an empty preamble, + EOS; a row of
+    exactly sequence_len tokens fits, one more does not."""
+    from psych_plugin.dataset.lint import load_rows, token_lengths
+    from psych_plugin.integration.prompts import PromptSettings
+
+    data = write_rows(tmp_path / "d.jsonl", [GOOD_ROW])
+    rows, _ = load_rows(data)
+    alpaca = PromptSettings(style="alpaca", alpaca_preamble="")
+    [n] = token_lengths(rows, tiny_tokenizer, alpaca)
+    cfg = {"base_model": str(tiny_model), "sequence_len": n}
+    cfg["datasets"] = [{"path": str(data), "type": "alpaca"}]
+    assert over_length(cfg) == []
+    assert over_length({**cfg, "sequence_len": n - 1})[0][3].startswith(
+        f"1 of 1 rows are longer than sequence_len={n - 1} tokens"
+    )
+
+
+def test_tokenizer_is_looked_up_offline_only(monkeypatch):
+    import transformers
+
+    calls = []
+
+    def record(name, **kwargs):
+        calls.append((name, kwargs))
+        return "tokenizer"
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", record)
+    assert checks._offline_tokenizer({"base_model": "org/model"}) == "tokenizer"
+    assert calls == [("org/model", {"local_files_only": True})]
+
+
+def test_keys_of_a_plugin_that_did_not_import_are_warnings(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("plugins:\n- no_such_module.Plugin\nzzzzzz: 1\n")
+    verdict = {p.field: p.severity for p in checks.check_config(path, CPU)}
+    assert verdict["plugins.0"] == "error" and verdict["zzzzzz"] == "warning"

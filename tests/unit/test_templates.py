@@ -307,3 +307,32 @@ def test_default_output_and_preset_names():
     assert t.default_output("tiny-cpu") == Path("axolotl_configs/generated/tiny-cpu.yml")
     assert (t.GPU_PRESET, t.CPU_PRESET) == ("qwen3-1.7b-qlora", "tiny-cpu")
     assert t.TINY_BASE_MODEL == ".cache/tiny-qwen3"
+
+
+def test_yaml_errors_without_a_position(tmp_path):
+    # A reader error (a control character) has no problem mark: line 0, its own first line
+    path = write(tmp_path / "c.yml", "a: \x01\n")
+    with pytest.raises(UsageError) as e:
+        t.read_yaml_text(path)
+    assert str(e.value) == (
+        f"{path}:0: -: invalid YAML: unacceptable character #x0001: special characters are not "
+        "allowed"
+    )
+
+
+def test_shipped_presets_are_listed_by_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no axolotl_configs/ here: the shipped templates
+    assert t.list_presets() == [
+        "qwen3-1.7b-lora",
+        "qwen3-1.7b-lora-ds3",
+        "qwen3-1.7b-lora-fsdp",
+        "qwen3-1.7b-qlora",
+        "qwen3-1.7b-qlora-ds2",
+        "tiny-cpu",
+    ]
+
+
+def test_a_file_that_is_not_utf8_counts_as_hand_edited(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_bytes(b"\xff\xfe not ours\n")
+    assert t.is_hand_edited(path) is True
