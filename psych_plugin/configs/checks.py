@@ -131,7 +131,7 @@ def _check_keys(
     for key in cfg:
         info = fields.get(key)
         if info is None:
-            guess = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+            guess = difflib.get_close_matches(key, names, cutoff=0.75)
             hint = ""
             if guess:
                 target = fields[guess[0]]
@@ -198,7 +198,7 @@ def _check_dataset_keys(cfg: dict[str, Any], out: _Collector) -> None:
                         "warning",
                     )
                     continue
-                guess = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+                guess = difflib.get_close_matches(key, sorted(known), cutoff=0.75)
                 hint = f"; did you mean `{guess[0]}`?" if guess else ""
                 out.add((section, i, key), f"unknown dataset key: ignored{hint}")
 
@@ -211,7 +211,9 @@ def _check_axolotl_validation(cfg: dict[str, Any], out: _Collector) -> dict[str,
 
     try:
         with quiet_logs():
-            return dict(validate_config(DictDefault(copy.deepcopy(cfg))))
+            # (no mutate: DictDefault copies nested mappings and lists too; the deep copy only
+            # makes sure Axolotl's normalisation never reaches the user's config)
+            return dict(validate_config(DictDefault(copy.deepcopy(cfg))))  # pragma: no mutate
     except ValidationError as e:
         for err in e.errors():
             loc, msg = tuple(err["loc"]), err["msg"].removeprefix("Value error, ")
@@ -482,10 +484,13 @@ def _check_attention_package(cfg: dict[str, Any], hw: Hardware, out: _Collector)
     key = "attn_implementation"
     impl = cfg.get(key)
     if not impl:
-        key = next((k for k in LEGACY_ATTN_FLAG_TO_IMPL if cfg.get(k)), "")
-        impl = LEGACY_ATTN_FLAG_TO_IMPL.get(key)
-    if not isinstance(impl, str) or impl in ("sdpa", "eager", "flex_attention"):
+        legacy = [k for k in LEGACY_ATTN_FLAG_TO_IMPL if cfg.get(k)]
+        if not legacy:
+            return
+        key, impl = legacy[0], LEGACY_ATTN_FLAG_TO_IMPL[legacy[0]]
+    if not isinstance(impl, str):
         return
+    # sdpa, eager and flex_attention need no package and run anywhere: no module to look for
     gpu_only = impl.startswith(("flash_attention", "kernels-community/")) or impl == "sage"
     if gpu_only and not hw.cuda:
         out.add((key,), f"{impl} needs a CUDA GPU; none detected", "warning")

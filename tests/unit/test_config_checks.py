@@ -884,3 +884,19 @@ def test_keys_of_a_plugin_that_did_not_import_are_warnings(tmp_path):
     path.write_text("plugins:\n- no_such_module.Plugin\nzzzzzz: 1\n")
     verdict = {p.field: p.severity for p in checks.check_config(path, CPU)}
     assert verdict["plugins.0"] == "error" and verdict["zzzzzz"] == "warning"
+
+
+def test_dataset_keys_go_on_past_skipped_entries_and_keys():
+    cfg = {"datasets": ["not a mapping", {"path": "x", "step_separator": "|", "zzzzzz": 1}]}
+    assert [(f, s) for _, f, s, _ in run(checks._check_dataset_keys, cfg)] == [
+        ("datasets.1.step_separator", "warning"),
+        ("datasets.1.zzzzzz", "error"),
+    ]
+
+
+def test_a_nested_dataset_error_names_the_whole_key():
+    cfg = {"base_model": QWEN, "micro_batch_size": 1, "num_epochs": 1, "learning_rate": 1e-4}
+    cfg["datasets"] = [{"path": "x", "type": "alpaca", "roles": {"user": 3}}]
+    out = collector(cfg)
+    assert checks._check_axolotl_validation(cfg, out) is None
+    assert verdicts(out) == [(0, "-", "error", "Axolotl: roles.user: Input should be a valid list")]
