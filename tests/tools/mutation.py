@@ -118,12 +118,20 @@ def _statuses(work: Path) -> dict[str, str]:
     return out
 
 
+def function_patterns(functions: list[str]) -> list[str]:
+    """Globs for the mutants of these functions or methods: mutmut names them
+    `module.x_NAME__mutmut_N` and `module.xǁClassǁNAME__mutmut_N`."""
+    return [p for f in functions for p in (f"*.x_{f}__mutmut_*", f"*ǁ{f}__mutmut_*")]
+
+
 def run_module(
-    name: str, keep: bool, max_children: int, sample: int | None
+    name: str, keep: bool, max_children: int, sample: int | None, functions: list[str] | None = None
 ) -> dict[str, int | float | str]:
     spec = MODULES[name]
     files, tests = spec[0], spec[1]
     only = spec[2] if len(spec) > 2 else []
+    if functions:
+        only = function_patterns(functions)
     work = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))
     try:
         _copy_checkout(work)
@@ -212,9 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         "--sample", type=int, help="check a random (seeded) sample of N mutants per module"
     )
     parser.add_argument("--target", type=float, default=85.0, help="score below this fails")
+    parser.add_argument(
+        "--function", action="append", help="only this function's mutants (repeatable)"
+    )
     args = parser.parse_args(argv)
     names = args.modules or list(MODULES)
-    results = [run_module(n, args.keep, args.max_children, args.sample) for n in names]
+    results = [
+        run_module(n, args.keep, args.max_children, args.sample, args.function) for n in names
+    ]
     low = [r for r in results if float(r["score"]) < args.target]
     if low:
         print(

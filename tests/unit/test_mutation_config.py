@@ -37,5 +37,29 @@ def test_make_target_passes_module_and_sample():
         text=True,
         check=True,
     )
-    expected = ".venv/bin/python tests/tools/mutation.py schema --sample 7"
-    assert done.stdout.strip().endswith(expected)
+    command = " ".join(done.stdout.replace("\\\n", " ").split())
+    assert command.endswith(".venv/bin/python tests/tools/mutation.py schema --sample 7")
+    done = subprocess.run(
+        ["make", "-n", "mutation", "MODULE=configs", "FUNCTION=_check_keys add", "KEEP=1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    command = " ".join(done.stdout.replace("\\\n", " ").split())
+    assert command.endswith("configs --keep --function _check_keys --function add")
+
+
+def test_function_names_select_their_mutants():
+    import fnmatch
+
+    names = [
+        "psych_plugin.configs.checks.x__check_keys__mutmut_1",
+        "psych_plugin.configs.checks.x__check_dataset_keys__mutmut_1",
+        "psych_plugin.configs.checks.x__known_keys__mutmut_2",
+        "psych_plugin.configs.checks.xǁ_Collectorǁadd__mutmut_3",
+        "psych_plugin.configs.checks.x_model_config_for__mutmut_4",
+    ]
+    patterns = load_runner().function_patterns(["_check_keys", "add"])
+    chosen = [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+    assert chosen == [names[0], names[3]]
