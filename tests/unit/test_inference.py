@@ -386,14 +386,18 @@ def test_load_model_on_a_gpu_quantizes_as_trained_unless_told(
         assert q is None
         return
     # QLoRA's recipe: NF4 with double quantization, computing in bf16.
-    got = (
+    assert nf4_settings(q) == (True, False, "nf4", True, torch.bfloat16)
+
+
+def nf4_settings(q) -> tuple:
+    """What a BitsAndBytesConfig asks for: 4-bit, 8-bit, quant type, double quant, compute."""
+    return (
         q.load_in_4bit,
         q.load_in_8bit,
         q.bnb_4bit_quant_type,
         q.bnb_4bit_use_double_quant,
         q.bnb_4bit_compute_dtype,
     )
-    assert got == (True, False, "nf4", True, torch.bfloat16)
 
 
 def test_load_model_on_a_cpu_loads_plain_float_weights(adapter_run, loads, tiny_model):
@@ -717,14 +721,7 @@ def test_reference_model_is_the_base_quantized_as_trained_plus_the_adapter(
     q = kwargs.pop("quantization_config")
     assert (path, kwargs) == (str(tiny_model), {})
     # QLoRA's NF4 with double quantization; computing in float32 for an exact comparison.
-    got = (
-        q.load_in_4bit,
-        q.load_in_8bit,
-        q.bnb_4bit_quant_type,
-        q.bnb_4bit_use_double_quant,
-        q.bnb_4bit_compute_dtype,
-    )
-    assert got == (True, False, "nf4", True, torch.float32)
+    assert nf4_settings(q) == (True, False, "nf4", True, torch.float32)
 
 
 def small_adapter(adapter_run: Path, dest: Path, scale: float) -> Path:

@@ -29,24 +29,18 @@ def test_every_module_names_existing_sources_and_tests():
             assert (REPO / path).is_file(), f"{name}: {path}"
 
 
+def make_mutation_command(*variables: str) -> str:
+    """The command `make mutation VARIABLES` would run, on one line."""
+    done = subprocess.run(
+        ["make", "-n", "mutation", *variables], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return " ".join(done.stdout.replace("\\\n", " ").split())
+
+
 def test_make_target_passes_module_and_sample():
-    done = subprocess.run(
-        ["make", "-n", "mutation", "MODULE=schema", "SAMPLE=7"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    command = " ".join(done.stdout.replace("\\\n", " ").split())
+    command = make_mutation_command("MODULE=schema", "SAMPLE=7")
     assert command.endswith(".venv/bin/python tests/tools/mutation.py schema --sample 7")
-    done = subprocess.run(
-        ["make", "-n", "mutation", "MODULE=configs", "FUNCTION=_check_keys add", "KEEP=1"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    command = " ".join(done.stdout.replace("\\\n", " ").split())
+    command = make_mutation_command("MODULE=configs", "FUNCTION=_check_keys add", "KEEP=1")
     assert command.endswith("configs --keep --function _check_keys --function add")
 
 
