@@ -451,10 +451,16 @@ def test_load_model_reports_the_first_line_of_a_load_error(adapter_run, loads, t
     assert e.value.__cause__ is error
 
 
-def test_load_model_needs_the_saved_prompt_settings_of_an_adapter(adapter_run, tmp_path):
+def adapter_copy(adapter_run: Path, dest: Path):
+    """The run's paths with its adapter folder copied to `dest` (to change it freely)."""
     paths = run_paths(adapter_run)
-    paths.adapter_dir = tmp_path / "out"
-    shutil.copytree(run_paths(adapter_run).adapter_dir, paths.adapter_dir)
+    shutil.copytree(paths.adapter_dir, dest)
+    paths.adapter_dir = dest
+    return paths
+
+
+def test_load_model_needs_the_saved_prompt_settings_of_an_adapter(adapter_run, tmp_path):
+    paths = adapter_copy(adapter_run, tmp_path / "out")
     (paths.adapter_dir / SETTINGS_FILE).unlink()
     with pytest.raises(UsageError) as e:
         load_model(paths)  # the adapter by default
@@ -776,9 +782,7 @@ def test_compare_logits_runs_every_model_on_the_training_prompt(
 
 
 def test_compare_logits_needs_the_adapters_prompt_settings(adapter_run, tmp_path):
-    paths = run_paths(adapter_run)
-    paths.adapter_dir = tmp_path / "out"
-    shutil.copytree(run_paths(adapter_run).adapter_dir, paths.adapter_dir)
+    paths = adapter_copy(adapter_run, tmp_path / "out")
     (paths.adapter_dir / SETTINGS_FILE).unlink()
     with pytest.raises(UsageError) as e:
         merge_mod.compare_logits(paths, paths.base_model, ["What is memory?"])
