@@ -337,9 +337,8 @@ def _offline_tokenizer(cfg: dict[str, Any]) -> Any:
         from transformers import AutoTokenizer
 
         with quiet_logs():
-            return AutoTokenizer.from_pretrained(
-                str(local) if local.exists() else name, local_files_only=True
-            )
+            # A hub id resolves to itself; a local folder to its expanded path.
+            return AutoTokenizer.from_pretrained(str(local), local_files_only=True)
     except Exception:  # noqa: BLE001 - not available offline: nothing to count with
         return None
 
@@ -360,20 +359,24 @@ def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
         and isinstance(ds.get("path"), str)
         and resolve(ds["path"]).is_file()
     ]
-    tokenizer = _offline_tokenizer(cfg) if datasets else None
+    if not datasets:
+        return
+    tokenizer = _offline_tokenizer(cfg)
     if tokenizer is None:
         return
     strategy = cfg.get("excess_length_strategy") or "drop"
     for i, ds in datasets:
-        rows, errors = load_rows(resolve(ds["path"]))
-        if errors or not rows:
-            continue  # reported by _check_datasets
+        rows, _ = load_rows(resolve(ds["path"]))
+        if not rows:
+            continue  # empty, or invalid (no rows then): reported by _check_datasets
         if ds["type"] == "alpaca":  # Axolotl's own prompt: our alpaca style, empty preamble
             settings = PromptSettings(style="alpaca", alpaca_preamble="")
         else:
             settings = PromptSettings.from_cfg(cfg)
         lengths = token_lengths(rows, tokenizer, settings)
-        over = [r.line for r, n in zip(rows, lengths, strict=True) if n > seq_len]
+        # (no mutate: token_lengths gives one length per row, so `strict` cannot matter)
+        pairs = zip(rows, lengths, strict=True)  # pragma: no mutate
+        over = [r.line for r, n in pairs if n > seq_len]
         if over:
             lines = ", ".join(map(str, over[:10])) + (" ..." if len(over) > 10 else "")
             out.add(
@@ -432,7 +435,7 @@ def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
     except Exception as e:  # noqa: BLE001 - an unknown model_type, a broken config
         out.add(("base_model",), f"cannot build the architecture from {where}: {e}", "warning")
         return
-    leaves = sorted({n.rsplit(".", 1)[-1] for n in names if n})
+    leaves = sorted({n.rpartition(".")[2] for n in names if n})
     for i, target in enumerate(targets):
         if not any(n == target or n.endswith("." + target) for n in names):
             out.add(
@@ -457,7 +460,7 @@ def _check_hardware(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
     for key in ("load_in_4bit", "load_in_8bit"):
         if cfg.get(key) and not hw.bitsandbytes:
             warn(key, f"{key} needs bitsandbytes, which is not installed")
-    if str(cfg.get("optimizer") or "").startswith("paged_") and not hw.cuda:
+    if str(cfg.get("optimizer")).startswith("paged_") and not hw.cuda:
         warn("optimizer", "paged optimizers page to CUDA memory; none detected")
     # Both tried on this project's CPU machine with 2 gloo processes (README, several processes).
     if cfg.get("deepspeed") and not hw.cuda:
