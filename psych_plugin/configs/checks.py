@@ -118,11 +118,11 @@ def _schema_fields() -> dict[str, Any]:
 
 def _replacement(info: Any) -> str:
     text = str(info.deprecated or "")
-    return text.removeprefix("Use ").removesuffix(" instead.").strip("` ") if text else ""
+    return text.removeprefix("Use ").removesuffix(" instead.").strip("` ")
 
 
 def _check_keys(
-    cfg: dict[str, Any], fields: dict[str, Any], out: _Collector, plugin_failed: bool = False
+    cfg: dict[str, Any], fields: dict[str, Any], out: _Collector, plugin_failed: bool
 ) -> None:
     names = sorted(fields)
     # A plugin that did not import never merged its keys into the schema: its keys look unknown.
@@ -235,14 +235,16 @@ def _check_axolotl_validation(cfg: dict[str, Any], out: _Collector) -> dict[str,
 def _report_entries_not_mappings(cfg: dict[str, Any], out: _Collector) -> bool:
     """Dataset entries that are not mappings (Axolotl's validator crashes on them): one error
     each, where it is. True when there were any."""
-    found = False
-    for section in ("datasets", "test_datasets"):
-        for i, ds in enumerate(_list(cfg, section)):
-            if not isinstance(ds, dict):
-                got = "nothing" if ds is None else f"a {type(ds).__name__}"
-                out.add((section, i), f"expected a mapping (path:, type:, ...), got {got}")
-                found = True
-    return found
+    entries = [
+        (section, i, ds)
+        for section in ("datasets", "test_datasets")
+        for i, ds in enumerate(_list(cfg, section))
+        if not isinstance(ds, dict)
+    ]
+    for section, i, ds in entries:
+        got = "nothing" if ds is None else f"a {type(ds).__name__}"
+        out.add((section, i), f"expected a mapping (path:, type:, ...), got {got}")
+    return bool(entries)
 
 
 def _is_local(path: str) -> bool:
@@ -331,8 +333,10 @@ def _check_packing(cfg: dict[str, Any], validated: dict[str, Any] | None, out: _
 
 def _offline_tokenizer(cfg: dict[str, Any]) -> Any:
     """The base model's tokenizer if it is on this machine (a local folder or the HF cache)."""
-    name = str(cfg.get("tokenizer_config") or cfg.get("base_model") or "")
-    local = resolve(name)
+    name = cfg.get("tokenizer_config") or cfg.get("base_model")
+    if not name:
+        return None
+    local = resolve(str(name))
     try:
         from transformers import AutoTokenizer
 

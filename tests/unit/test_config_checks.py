@@ -900,3 +900,68 @@ def test_a_nested_dataset_error_names_the_whole_key():
     out = collector(cfg)
     assert checks._check_axolotl_validation(cfg, out) is None
     assert verdicts(out) == [(0, "-", "error", "Axolotl: roles.user: Input should be a valid list")]
+
+
+def test_every_plugin_that_does_not_import_is_reported():
+    cfg = {"plugins": ["no_such_module.Plugin", "other_missing.P"]}
+    assert run(checks._load_plugins, cfg) == [
+        (
+            2,
+            "plugins.0",
+            "error",
+            "plugin 'no_such_module.Plugin' does not import (ModuleNotFoundError: No module named "
+            "'no_such_module'); Axolotl would log this and train without it",
+        ),
+        (
+            3,
+            "plugins.1",
+            "error",
+            "plugin 'other_missing.P' does not import (ModuleNotFoundError: No module named "
+            "'other_missing'); Axolotl would log this and train without it",
+        ),
+    ]
+
+
+def test_replacement_keeps_the_name_whole():
+    class Info:
+        deprecated = "Use `Xformers_key` instead."
+
+    assert checks._replacement(Info) == "Xformers_key"
+
+
+def test_only_close_names_are_suggested(schema_fields):
+    # `micro_bs` is 0.6 like micro_batch_size: too far to be sure it was meant
+    assert keys({"micro_bs": 1}, schema_fields) == [
+        (1, "micro_bs", "error", "unknown key: Axolotl ignores it silently")
+    ]
+    cfg = {"datasets": [{"path": "x", "type": "alpaca", "dataset_type": "y"}]}
+    assert run(checks._check_dataset_keys, cfg) == [
+        (4, "datasets.0.dataset_type", "error", "unknown dataset key: ignored")
+    ]
+
+
+def test_dataset_files_go_on_past_skipped_entries(tmp_path):
+    cfg = {
+        "datasets": [
+            "not a mapping",
+            {"path": str(tmp_path / "a.jsonl")},
+            {"path": str(tmp_path / "b.jsonl")},
+        ]
+    }
+    assert [f for _, f, _, _ in run(checks._check_datasets, cfg)] == [
+        "datasets.1.path",
+        "datasets.2.path",
+    ]
+
+
+def test_check_config_uses_axolotls_packing_verdict(tmp_path, monkeypatch):
+    import axolotl.utils.config
+
+    def validated(cfg):
+        return {**cfg, "attn_decontaminates_packing": False}
+
+    monkeypatch.setattr(axolotl.utils.config, "validate_config", validated)
+    path = tmp_path / "c.yml"
+    path.write_text("sample_packing: true\nattn_implementation: sdpa\n")
+    problems = checks.check_config(path, CPU)
+    assert [(p.field, p.severity) for p in problems] == [("sample_packing", "warning")]

@@ -336,3 +336,9 @@ def test_a_file_that_is_not_utf8_counts_as_hand_edited(tmp_path):
     path = tmp_path / "c.yml"
     path.write_bytes(b"\xff\xfe not ours\n")
     assert t.is_hand_edited(path) is True
+
+
+def test_apply_override_goes_on_past_a_list_item():
+    cfg = {"datasets": [{"roles": {"user": ["human"]}}]}
+    t.apply_override(cfg, ["datasets", "0", "roles", "user"], ["me"])
+    assert cfg == {"datasets": [{"roles": {"user": ["me"]}}]}
