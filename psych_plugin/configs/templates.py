@@ -215,7 +215,7 @@ def write_config(resolved: Resolved, out: Path, force: bool = False) -> bool:
     """Write atomically; False when the file already holds exactly this text."""
     text = render(resolved)
     if out.exists():
-        if out.read_text(encoding="utf-8", errors="replace") == text:
+        if out.read_bytes() == text.encode():
             return False
         if is_hand_edited(out) and not force:
             raise UsageError(

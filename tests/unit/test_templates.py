@@ -342,3 +342,13 @@ def test_apply_override_goes_on_past_a_list_item():
     cfg = {"datasets": [{"roles": {"user": ["human"]}}]}
     t.apply_override(cfg, ["datasets", "0", "roles", "user"], ["me"])
     assert cfg == {"datasets": [{"roles": {"user": ["me"]}}]}
+
+
+def test_write_config_over_a_file_that_is_not_utf8(tmp_path):
+    out = tmp_path / "c.yml"
+    out.write_bytes(b"\xff\xfe someone else's file\n")
+    with pytest.raises(UsageError, match="edited by hand"):
+        t.write_config(resolved({"a": 1}), out)
+    assert out.read_bytes() == b"\xff\xfe someone else's file\n"
+    assert t.write_config(resolved({"a": 1}), out, force=True) is True
+    assert out.read_text() == t.render(resolved({"a": 1}))
