@@ -76,7 +76,7 @@ help:
 	@echo "  make config    write $(CONFIG) from axolotl_configs/ (PRESET=$(PRESET))"
 	@echo "  make lint      ruff lint and format check"
 	@echo "  make bench     benchmarks against same-run baselines; exits 1 below a target"
-	@echo "  make mutation  mutation testing of the core modules [MODULE=name] [SAMPLE=N]"
+	@echo "  make mutation  mutation testing of the core modules [MODULE=name] [SAMPLE=N] [FUNCTION=f] [KEEP=1]"
 	@echo "  make bench-gpu preset vs the guide's config: tokens/s, peak GPU memory vs the estimate"
 	@echo "  make clean     remove outputs/ and generated configs (keeps .venv)"
 
