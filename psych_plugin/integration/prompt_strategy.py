@@ -64,7 +64,9 @@ class PsychologyPromptStrategy:
         eos = self.tokenizer.eos_token_id
         out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
         over = 0
-        for prompt_ids, answer_ids in zip(prompts, answers, strict=True):
+        # (no mutate: one tokenizer call each over the same rows, so the lengths are equal)
+        encoded = zip(prompts, answers, strict=True)  # pragma: no mutate
+        for prompt_ids, answer_ids in encoded:
             ids = prompt_ids + answer_ids + [eos]
             if self.train_on_inputs:
                 labels = list(ids)

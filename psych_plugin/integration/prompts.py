@@ -118,8 +118,12 @@ def render_prompt(
     ]
     # enable_thinking=False: Qwen3's template then opens the answer with an empty think block,
     # exactly as Qwen3 is prompted in non-thinking mode at inference.
+    # (no mutate on tokenize: transformers reads tokenize=None as False, text either way)
     return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
+        messages,
+        tokenize=False,  # pragma: no mutate
+        add_generation_prompt=True,
+        enable_thinking=False,
     )
 
 

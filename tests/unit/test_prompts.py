@@ -225,3 +225,14 @@ def test_settings_from_attribute_configs_and_readable_files(tmp_path, tiny_token
     PromptSettings(system_prompt="Réponds en français.").save(tmp_path)
     assert "Réponds en français." in (tmp_path / "psych_prompt.json").read_text("utf-8")
     assert PsychologyPromptStrategy(tiny_tokenizer, PromptSettings()).sequence_len == 2048
+
+
+def test_the_strategy_refuses_to_run_without_the_plugin(tiny_tokenizer):
+    from psych_plugin.integration.prompt_strategy import PluginNotActiveError, load
+
+    with pytest.raises(PluginNotActiveError) as e:
+        load(tiny_tokenizer, {})
+    assert str(e.value) == (
+        "dataset type psych_plugin.prompt_strategy needs the plugin: add "
+        "`plugins: [psych_plugin.PsychologyPlugin]` to the config (and check it imports)"
+    )

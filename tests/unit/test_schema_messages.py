@@ -399,3 +399,34 @@ def test_nested_objects_name_the_full_path():
         ("meta.boko", "unknown field; did you mean 'book'? (allowed: page, book)"),
         ("meta.page", "missing required field"),
     ]
+
+
+def test_fast_path_only_for_schemas_it_understands():
+    from psych_plugin.dataset.schema import compile_fast_check
+
+    assert compile_fast_check({"type": "object", "minProperties": 1}) is None
+    assert compile_fast_check({"type": "array"}) is None
+    assert compile_fast_check({"type": "object", "properties": {"n": {"type": "integer"}}}) is None
+    assert compile_fast_check({"type": "object", "properties": {"s": {}}}) is not None
+
+
+def test_messages_follow_the_users_own_schema():
+    from psych_plugin.dataset.schema import RowChecker
+
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "meta": {"const": False}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    checker = RowChecker(schema)
+    assert checker.errors({"answr": "x"}) == [
+        ("answr", "unknown field; did you mean 'answer'? (allowed: answer, meta)"),
+        ("answer", "missing required field (found 'answr': rename it to 'answer')"),
+    ]
+    # a const of false on an object is not an unknown-field problem
+    assert checker.errors({"answer": "x", "meta": {"a": 1}}) == [
+        ("meta", 'must be false (the schema\'s const; got {"a": 1})')
+    ]
+    closed = RowChecker({"type": "object", "additionalProperties": False})
+    assert closed.errors({"x": 1}) == [("x", "unknown field (allowed: )")]
