@@ -219,3 +219,13 @@ def test_spans_give_the_same_report_as_one_pass(tmp_path, monkeypatch):
         assert split.problems == whole.problems and split.rows == whole.rows == 400
     assert sum(seen) == 2 * path.stat().st_size
     assert [p.line for p in whole.problems][:3] == [1, 8, 15]
+
+
+def test_rows_checked_one_by_one_are_counted_once(tmp_path):
+    """A BOM and CRLF send rows down the slow path; each valid row still counts once."""
+    from psych_plugin.dataset.validate import validate_file
+
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + good().encode() + b"\r\n" + good().encode() + b"\r\n")
+    report = validate_file(path)
+    assert (report.rows, report.valid_rows, report.errors) == (2, 2, 0)
