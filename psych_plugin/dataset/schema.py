@@ -235,7 +235,7 @@ def suggest_field(name: str, schema: dict[str, Any] | None = None) -> str | None
     alias = FIELD_ALIASES.get(name.lower())
     if alias in allowed:
         return alias
-    close = difflib.get_close_matches(name.lower(), allowed, cutoff=0.6)
+    close = difflib.get_close_matches(name.lower(), allowed)  # difflib's cutoff, 0.6
     return close[0] if close else None
 
 

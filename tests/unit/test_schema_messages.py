@@ -430,3 +430,30 @@ def test_messages_follow_the_users_own_schema():
     ]
     closed = RowChecker({"type": "object", "additionalProperties": False})
     assert closed.errors({"x": 1}) == [("x", "unknown field (allowed: )")]
+
+
+def test_fast_path_edge_verdicts():
+    from psych_plugin.dataset.schema import compile_fast_check
+
+    open_schema = compile_fast_check({"type": "object", "properties": {"a": {}}})
+    assert open_schema({"a": "x", "extra": 1}) is True  # additionalProperties defaults to true
+    assert open_schema([1]) is False and open_schema("row") is False
+    enum_only = compile_fast_check({"type": "object", "properties": {"c": {"enum": ["a", "b"]}}})
+    assert enum_only({"c": "a"}) is True
+    assert enum_only({"c": 3}) is False  # a string-only enum fails a number
+
+
+def test_messages_name_nested_and_whole_row_fields():
+    from psych_plugin.dataset.schema import RowChecker
+
+    nested = {
+        "type": "object",
+        "properties": {"meta": {"type": "object", "properties": {"x": {"type": "string"}}}},
+        "minProperties": 2,
+    }
+    assert RowChecker(nested).errors({"meta": {"x": 1}}) == [
+        ("$", "{'meta': {'x': 1}} does not have enough properties (schema keyword: minProperties)"),
+        ("meta.x", "expected a string, got a number"),
+    ]
+    mixed = {"type": "object", "properties": {"n": {"enum": [1, "a"]}}}
+    assert RowChecker(mixed).errors({"n": 3}) == [("n", "must be one of: 1, a (got 3)")]
