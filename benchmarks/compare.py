@@ -141,7 +141,7 @@ def bench_strategy() -> tuple[dict[str, float], list[Target]]:
     from transformers import AutoTokenizer
 
     from psych_plugin.integration.prompt_strategy import PsychologyPromptStrategy
-    from psych_plugin.integration.prompts import PromptSettings
+    from psych_plugin.prompts import PromptSettings
     from psych_plugin.model.tiny import ensure_tiny_model
 
     disable_progress_bar()  # one bar per timed run would bury the table

@@ -68,7 +68,7 @@ def build_model(cache: Path, gpu: bool) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from psych_plugin.configs.checks import model_config_for
+    from psych_plugin.configs.architecture import model_config_for
     from psych_plugin.model.tiny import MODEL_SHAPE, ensure_tiny_model
 
     name = "qwen3-1.7b-random" if gpu else "qwen3-tiny-random"
@@ -231,7 +231,7 @@ def worker(config: Path, warmup: int) -> dict[str, Any]:
 def run_contender(name: str, cfg: dict, work: Path, warmup: int, timeout: int) -> dict:
     import yaml
 
-    from psych_plugin.configs.checks import model_config_for
+    from psych_plugin.configs.architecture import model_config_for
     from psych_plugin.configs.memory import estimate_memory
 
     path = work / f"{name.replace(' ', '_').replace('+', 'plus')}.yml"

@@ -1,24 +1,58 @@
-"""Atomic file writes: a reader (or a Ctrl-C) never sees half a file."""
+"""Atomic file writes: a reader (or a Ctrl-C) never sees half a file.
+
+A file written here gets the permissions any other tool would give it: those of the file it
+replaces, else 0666 less the umask (mkstemp's temporary file is 0600, which would lock other
+users, a container or a server running as another user out of a shared run folder)."""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def current_umask() -> int:
+    """The process umask, read without changing it where the kernel says it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            found = re.search(r"^Umask:\s*([0-7]+)$", f.read(), re.M)
+        if found:
+            return int(found.group(1), 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (brief, single assignment)
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    # newline="\n" on every platform: the files are data and configs, compared byte for byte.
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_text_if_changed(path: Path, text: str) -> bool:

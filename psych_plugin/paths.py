@@ -73,6 +73,39 @@ def run_output_dir(cfg: Mapping[str, Any]) -> Path:
     return resolve(str(cfg.get("output_dir") or AXOLOTL_OUTPUT_DIR))
 
 
+# What a run folder holds, by name. Axolotl/PEFT write the adapter; the plugin writes the rest.
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
+PROMPT_SETTINGS_FILE = "psych_prompt.json"  # the prompt a run trained with; read by infer/eval
+RUN_CONFIG_FILE = "psych_run_config.yml"  # the YAML a run trains with (global rank 0 writes it)
+# Added to that copy by the plugin: how many processes trained (micro-batch x this = the batch).
+WORLD_SIZE_KEY = "psych_world_size"
+
+
+def missing_adapter_files(run_dir: Path) -> list[str]:
+    """The adapter files a finished run has and `run_dir` lacks (empty: a finished run)."""
+    return [name for name in ADAPTER_FILES if not (run_dir / name).is_file()]
+
+
+def has_finished_run(run_dir: Path) -> bool:
+    """An adapter's weights are in `run_dir`: a run finished there (never overwrite it)."""
+    return (run_dir / ADAPTER_WEIGHTS).is_file()
+
+
+# The embedded tiny model's folder name in the cache, and how a config names it.
+TINY_MODEL_DIRNAME = "tiny-qwen3"
+
+
+def tiny_model_dir(root: Path | None = None) -> Path:
+    return (root or cache_dir()) / TINY_MODEL_DIRNAME
+
+
+def is_tiny_model(base_model: object) -> bool:
+    """`base_model` is the embedded tiny model (random weights): results say nothing of quality."""
+    return Path(str(base_model or "")).name == TINY_MODEL_DIRNAME
+
+
 def cache_dir() -> Path:
     """The embedded tiny model's cache: PSYCH_CACHE_DIR, else `.cache/` of the checkout, else
     the user's cache directory (XDG_CACHE_HOME or ~/.cache)."""

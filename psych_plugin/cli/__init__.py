@@ -11,8 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..logs import silence_noisy_loggers
 from ..problems import UsageError
-from . import book, config, data, model
+from . import book, config, data, model, run
 from .common import EXIT_OK, EXIT_USAGE, Parser
 
 __all__ = ["build_parser", "main"]
@@ -24,22 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune Qwen3 on psychology knowledge (Alpaca rows) through Axolotl.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for group in (data, config, model, book):
+    for group in (data, config, run, model, book):
         group.add_parsers(sub)
     return parser
 
 
-def _quiet_third_party_import_noise() -> None:
-    # Importing Axolotl imports torchao, which logs missing CUDA kernels on every CPU start.
-    import logging
-
-    for name in ("torchao", "torch.utils._pytree"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_third_party_import_noise()
+    silence_noisy_loggers()
     try:
         return int(args.func(args))
     except UsageError as e:
@@ -50,6 +43,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as e:
+        # An I/O failure no command foresaw (an unwritable folder, a full disk): one line.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"psych {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as e:
+        # `require()` names the extra up front; this catches a package an import reached later.
+        print(
+            f"psych {args.command}: error: needs the {e.name!r} package, which this install "
+            "lacks: pip install 'psych-plugin[train]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

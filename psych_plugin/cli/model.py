@@ -1,4 +1,5 @@
-"""`psych infer | eval | merge`: the trained adapter, used, measured and merged."""
+"""`psych tiny | infer | eval | merge`: the embedded model built; the trained adapter used,
+measured and merged."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ from typing import Any
 
 from ..problems import UsageError
 from .common import EXIT_OK, EXIT_PROBLEMS, require, training_config
+
+
+def cmd_tiny(args: argparse.Namespace) -> int:
+    require("torch", "transformers", "tokenizers", what="psych tiny")
+    from ..model.tiny import ensure_tiny_model
+
+    print(ensure_tiny_model())
+    return EXIT_OK
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
@@ -66,117 +75,52 @@ def parse_eval_files(specs: list[str] | None) -> dict[str, Path]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     require("torch", "transformers", "peft", "rouge_score", what="psych eval")
+    if args.mmlu or args.mmlu_dir:
+        require("lm_eval", what="psych eval --mmlu")
     import json
-    import time
 
     from rich.console import Console
     from rich.progress import Progress
 
-    from ..configs.templates import read_yaml
-    from ..dataset.rows import load_rows
-    from ..model.evaluate import evaluate, machine, write_report
-    from ..model.inference import has_cuda, load_model, run_paths
-    from ..paths import outputs_dir
+    from ..model.evaluate import EvalOptions, load_eval_sets, run_eval
     from ..report import format_problem
 
-    paths = run_paths(training_config(args))
-    use_adapter = not args.no_adapter
-    rows_by_set: dict[str, tuple[Path, list[dict]]] = {}
-    bad = False
-    for name, file in parse_eval_files(args.eval_file).items():
-        if not file.is_file():
-            raise UsageError(f"{file}: no such eval file")
-        loaded, errors = load_rows(file)
-        for problem in errors:
-            print(format_problem(problem), file=sys.stderr)
-        bad = bad or bool(errors)
-        rows = [r.data for r in loaded]
-        rows_by_set[name] = (file, rows[: args.limit] if args.limit else rows)
-    if bad:
+    opts = EvalOptions(
+        config=training_config(args),
+        eval_sets=parse_eval_files(args.eval_file),
+        use_adapter=not args.no_adapter,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        mmlu=args.mmlu,
+        mmlu_dir=Path(args.mmlu_dir) if args.mmlu_dir else None,
+        mmlu_shots=args.mmlu_shots,
+        mmlu_limit=args.mmlu_limit,
+        mmlu_batch_size=args.mmlu_batch_size,
+        output=Path(args.output) if args.output else None,
+    )
+    rows_by_set, problems = load_eval_sets(opts.eval_sets, opts.limit)
+    for problem in problems:
+        print(format_problem(problem), file=sys.stderr)
+    if problems:
         return EXIT_PROBLEMS
-    mmlu_dir = Path(args.mmlu_dir) if args.mmlu_dir else None
-    run_mmlu = args.mmlu or mmlu_dir is not None
-    tasks = None
-    if run_mmlu:
-        require("lm_eval", what="psych eval --mmlu")
-        from ..model.mmlu import SUBJECTS, build_tasks
-
-        if mmlu_dir is not None and not mmlu_dir.is_dir():
-            raise UsageError(f"--mmlu-dir {mmlu_dir}: no such folder")
-        # Before the model loads: a missing CSV or an offline hub stops the run at once.
-        tasks = build_tasks(SUBJECTS, mmlu_dir, args.mmlu_shots)
-
-    model, tokenizer, settings = load_model(paths, use_adapter)
-    cfg = read_yaml(paths.config)
     console = Console()
-    result: dict[str, Any] = {"sets": {}}
-    started = time.monotonic()
     with Progress(transient=True, console=console) as bar:
-        for name, (file, rows) in rows_by_set.items():
-            task = bar.add_task(f"{name}: evaluating rows", total=len(rows))
-            block = evaluate(
-                model,
-                tokenizer,
-                settings,
-                rows,
-                use_adapter=use_adapter,
-                batch_size=args.batch_size,
-                max_new_tokens=args.max_new_tokens,
-                sequence_len=int(cfg.get("sequence_len") or 2048),
-                progress=lambda n, task=task: bar.advance(task, n),
-            )
-            result["sets"][name] = {"file": str(file), "rows": len(rows), **block}
-    seconds = {"held_out": round(time.monotonic() - started, 1)}
-    records = None
-    if tasks is not None:
-        import lm_eval
 
-        from ..model.mmlu import evaluate_mmlu
+        def progress(name: str, total: int) -> Any:
+            task = bar.add_task(f"{name}: evaluating rows", total=total)
+            return lambda n: bar.advance(task, n)
 
-        started = time.monotonic()
-        batch = args.mmlu_batch_size or ("auto" if has_cuda() else args.batch_size)
-        summary, records = evaluate_mmlu(
-            model,
-            tokenizer,
-            tasks,
-            use_adapter=use_adapter,
-            shots=args.mmlu_shots,
-            batch_size=batch,
-            limit=args.mmlu_limit,
-        )
-        seconds["mmlu"] = round(time.monotonic() - started, 1)
-        result["mmlu"] = {
-            "harness_version": lm_eval.__version__,
-            "tasks": list(tasks),
-            "data": str(mmlu_dir) if mmlu_dir else "cais/mmlu (Hugging Face Hub)",
-            "shots": args.mmlu_shots,
-            "limit": args.mmlu_limit,
-            "batch_size": batch,
-            "chance": 0.25,
-            "subjects": summary,
-        }
-    meta = {
-        "base_model": paths.base_model,
-        "adapter": str(paths.adapter_dir),
-        "use_adapter": use_adapter,
-        "batch_size": args.batch_size,
-        "max_new_tokens": args.max_new_tokens,
-        "machine": machine(),
-        "tiny": "tiny-qwen3" in paths.base_model,
-        "do_sample": False,
-        "seconds": seconds,
-    }
-    out_dir = Path(args.output) if args.output else outputs_dir() / "eval" / paths.adapter_dir.name
-    written = write_report(out_dir, result, meta, records)
-    print_eval_tables(console, result)
-    if meta["tiny"]:
+        run = run_eval(opts, rows_by_set, progress)
+    print_eval_tables(console, run.result)
+    if run.meta["tiny"]:
         print(
             "Note: the tiny model has random weights: these figures show the pipeline learns, "
             "not answer quality."
         )
-    print("wrote: " + ", ".join(str(p) for p in written))
+    print("wrote: " + ", ".join(str(p) for p in run.written))
     if args.format == "json":
-        print(json.dumps({"meta": meta, **result}, indent=2, ensure_ascii=False))
+        print(json.dumps({"meta": run.meta, **run.result}, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
@@ -334,3 +278,6 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("merge", help="merge the adapter with Axolotl, then check the logits")
     p.add_argument("--config", help="training YAML (default: the generated default preset)")
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("tiny", help="build (or find cached) the embedded tiny Qwen3 model")
+    p.set_defaults(func=cmd_tiny)

@@ -9,59 +9,21 @@ missing or invalid, and settings the detected hardware cannot run (warnings).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
-import importlib.util
-import json
-import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..paths import MODEL_CONFIGS_DIR, resolve
+from ..logs import quiet_logs
+from ..paths import resolve
 from ..problems import Problem, UsageError
+from ..prompts import STRATEGY_TYPES, PromptSettings
+from .architecture import ArchitectureError, linear_module_names, model_config_for
+from .hardware import Hardware
 from .yaml_lines import key_lines, line_of
 
 LOCAL_DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".arrow", ".txt")
-ALPACA_TYPES = {"alpaca", "psych_plugin.prompt_strategy"}
-
-
-@dataclass(frozen=True)
-class Hardware:
-    cuda: bool
-    flash_attn: bool
-    bitsandbytes: bool
-    # Why torch cannot use the GPU the driver reports (a CPU-only torch build), else None.
-    torch_cuda_problem: str | None = None
-
-    @classmethod
-    def detect(cls) -> Hardware:
-        from .hardware import has_cuda_gpu, module_importable, torch_cuda_problem
-
-        return cls(
-            cuda=has_cuda_gpu(),
-            flash_attn=module_importable("flash_attn"),
-            bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
-            torch_cuda_problem=torch_cuda_problem(),
-        )
-
-    def has_module(self, name: str) -> bool:
-        from .hardware import module_importable
-
-        return self.flash_attn if name == "flash_attn" else module_importable(name)
-
-
-@contextlib.contextmanager
-def quiet_logs() -> Iterator[None]:
-    """Axolotl logs freely while validating; the report is what the user reads."""
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        yield
-    finally:
-        logging.disable(previous)
+ALPACA_TYPES = {"alpaca", *STRATEGY_TYPES}
 
 
 class _Collector:
@@ -350,7 +312,6 @@ def _offline_tokenizer(cfg: dict[str, Any]) -> Any:
 def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
     """Rows Axolotl would drop (excess_length_strategy drop, the default) or truncate."""
     from ..dataset.lint import load_rows, token_lengths
-    from ..integration.prompts import PromptSettings
 
     seq_len = cfg.get("sequence_len") or 2048
     if not isinstance(seq_len, int):
@@ -392,28 +353,6 @@ def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
             )
 
 
-def model_config_for(base_model: str) -> tuple[dict[str, Any] | None, str]:
-    local = resolve(base_model)
-    if (local / "config.json").is_file():
-        return json.loads((local / "config.json").read_text()), str(local / "config.json")
-    shipped = MODEL_CONFIGS_DIR / f"{base_model.replace('/', '--')}.json"
-    if shipped.is_file():
-        return json.loads(shipped.read_text()), f"shipped {shipped.name}"
-    return None, ""
-
-
-def model_module_names(config: dict[str, Any]) -> tuple[str, list[str]]:
-    """(architecture, names of its Linear modules), built on the meta device: no weights."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    cfg = AutoConfig.for_model(**config)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(cfg)
-    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
-    return type(model).__name__, names
-
-
 def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
     targets = cfg.get("lora_target_modules")
     if not cfg.get("adapter") or not targets:
@@ -423,7 +362,11 @@ def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
     if not isinstance(targets, list):
         return
     base = str(cfg.get("base_model") or "")
-    config, where = model_config_for(base)
+    try:
+        config, where = model_config_for(base)
+    except ArchitectureError as e:
+        out.add(("base_model",), str(e), "warning")
+        return
     if config is None:
         out.add(
             ("lora_target_modules",),
@@ -434,10 +377,9 @@ def _check_lora_targets(cfg: dict[str, Any], out: _Collector) -> None:
         )
         return
     try:
-        with quiet_logs():
-            arch, names = model_module_names(config)
-    except Exception as e:  # noqa: BLE001 - an unknown model_type, a broken config
-        out.add(("base_model",), f"cannot build the architecture from {where}: {e}", "warning")
+        arch, names = linear_module_names(config, where)
+    except ArchitectureError as e:
+        out.add(("base_model",), str(e), "warning")
         return
     leaves = sorted({n.rpartition(".")[2] for n in names if n})
     for i, target in enumerate(targets):

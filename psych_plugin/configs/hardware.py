@@ -119,6 +119,29 @@ def describe_attention(impl: str | None, sample_packing: bool, cuda: bool) -> At
     return AttentionChoice(impl, f"asked for in the config; `{module or 'torch'}` is importable")
 
 
+@dataclass(frozen=True)
+class Hardware:
+    """What check-config weighs a config against: one probe of this machine."""
+
+    cuda: bool
+    flash_attn: bool
+    bitsandbytes: bool
+    # Why torch cannot use the GPU the driver reports (a CPU-only torch build), else None.
+    torch_cuda_problem: str | None = None
+
+    @classmethod
+    def detect(cls) -> Hardware:
+        return cls(
+            cuda=has_cuda_gpu(),
+            flash_attn=module_importable("flash_attn"),
+            bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
+            torch_cuda_problem=torch_cuda_problem(),
+        )
+
+    def has_module(self, name: str) -> bool:
+        return self.flash_attn if name == "flash_attn" else module_importable(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print `1` when a CUDA GPU is present, nothing otherwise (the Makefile's $(shell ...))."""
     del argv

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .architecture import meta_model
+
 GiB = 1024**3
 CUDA_CONTEXT = 0.6 * GiB  # CUDA context, cuBLAS workspaces, allocator slack
 
@@ -26,17 +28,13 @@ class MemoryEstimate:
         return out
 
 
-def estimate_memory(cfg: dict[str, Any], model_config: dict[str, Any]) -> MemoryEstimate:
+def estimate_memory(
+    cfg: dict[str, Any], model_config: dict[str, Any], where: str = "the model config"
+) -> MemoryEstimate:
+    """Raises ArchitectureError when the architecture cannot be built from `model_config`."""
     import torch
 
-    from .checks import quiet_logs
-
-    with quiet_logs():
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        config = AutoConfig.for_model(**model_config)
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config)
+    config, model = meta_model(model_config, where)
     hidden = config.hidden_size
     layers = config.num_hidden_layers
     inter = getattr(config, "intermediate_size", 4 * hidden)

@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..paths import run_output_dir
+from ..paths import RUN_CONFIG_FILE, WORLD_SIZE_KEY, has_finished_run, is_tiny_model, run_output_dir
 from ..problems import UsageError
 from .templates import read_yaml
 
-RUN_CONFIG_FILE = "psych_run_config.yml"  # written by the plugin on global rank 0
-# Added to that copy by the plugin: how many processes trained (micro-batch x this = the batch).
-WORLD_SIZE_KEY = "psych_world_size"
 # Keys that change how a run is logged, evaluated, saved or cached, not what it learns: a resumed
 # run may change them freely. Anything else changed means the checkpoint and the config disagree.
 RESUME_SAFE_KEYS = frozenset(
@@ -118,7 +115,7 @@ def preflight(
             f"{out}: output folder is not writable ({base} is read-only); "
             "set output_dir to a writable folder"
         )
-    need = MIN_FREE_BYTES["tiny" if "tiny" in str(cfg.get("base_model")) else "default"]
+    need = MIN_FREE_BYTES["tiny" if is_tiny_model(cfg.get("base_model")) else "default"]
     free = shutil.disk_usage(base).free
     if free < need:
         raise UsageError(
@@ -128,7 +125,7 @@ def preflight(
     if node_rank > 0:
         return Preflight(out, None, None)
     moved = None
-    if (out / "adapter_model.safetensors").is_file():
+    if has_finished_run(out):
         if not force:
             raise UsageError(
                 f"{out}: holds a finished run's adapter; not overwriting it "

@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 
 from ..atomic import write_text_atomic
-from ..paths import configs_dir
+from ..paths import TINY_MODEL_DIRNAME, configs_dir, tiny_model_dir
 from ..problems import UsageError
 
 GENERATED_DIR = Path("axolotl_configs") / "generated"
 # What presets write for the embedded tiny model; the generated YAML gets the real folder.
-TINY_BASE_MODEL = ".cache/tiny-qwen3"
+TINY_BASE_MODEL = f".cache/{TINY_MODEL_DIRNAME}"
 GPU_PRESET = "qwen3-1.7b-qlora"
 CPU_PRESET = "tiny-cpu"
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -161,8 +161,6 @@ def resolve_preset(
 def _tiny_model_path() -> str:
     # Relative to the working directory when the cache is under it (a checkout), as Axolotl
     # resolves paths; absolute otherwise (the user cache of an installed package).
-    from ..model.tiny import tiny_model_dir
-
     return _rel(tiny_model_dir())
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..problems import Problem
-from .rows import CATEGORIES, Row, load_rows, prompt_key
+from ..prompts import PromptSettings, render_row
+from .rows import Row, load_rows, prompt_key
+from .schema import categories
 
 
 @dataclass
@@ -32,12 +35,17 @@ def _describe(values: list[int]) -> dict[str, float]:
 
 def token_lengths(rows: list[Row], tokenizer: Any, settings: Any) -> list[int]:
     """Tokens per row as training sees them: rendered prompt + answer + EOS."""
-    from ..integration.prompts import render_row
-
     pairs = [render_row(settings, tokenizer, r.data) for r in rows]
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
     answers = tokenizer([a for _, a in pairs], add_special_tokens=False)["input_ids"]
     return [len(p) + len(a) + 1 for p, a in zip(prompts, answers, strict=True)]
+
+
+def category_order(present: Iterable[str]) -> list[str]:
+    """The schema's categories in its order, then any others the rows carry, then "(none)"."""
+    known = categories()
+    extra = sorted(set(present) - set(known) - {"(none)"})
+    return [*known, *extra, "(none)"]
 
 
 def lint(
@@ -111,7 +119,7 @@ def lint(
 
     stats: dict[str, Any] = {"rows": len(rows)}
     cats = Counter(r.data.get("category") or "(none)" for r in rows)
-    stats["categories"] = {c: cats.get(c, 0) for c in (*CATEGORIES, "(none)") if cats.get(c)}
+    stats["categories"] = {c: cats[c] for c in category_order(cats) if cats.get(c)}
     stats["with_input"] = sum(bool((r.data.get("input") or "").strip()) for r in rows)
     stats["with_input_share"] = round(stats["with_input"] / len(rows), 3) if rows else 0.0
     stats["chars"] = {
@@ -120,8 +128,6 @@ def lint(
     }
     stats["leaked_into_eval"] = leaked
     if tokenizer is not None and rows:
-        from ..integration.prompts import PromptSettings
-
         lengths = token_lengths(rows, tokenizer, settings or PromptSettings())
         stats["tokens"] = _describe(lengths)
         if sequence_len:

@@ -1,10 +1,9 @@
-"""One Alpaca row as the package sees it: the category list, the normalisation that decides
-when two questions are the same, and loading a file's valid rows. Every module that reads rows
-imports them from here."""
+"""One Alpaca row as the package sees it: the normalisation that decides when two questions are
+the same, and loading a file's valid rows. Every module that reads rows imports them from here.
+The category list is the schema's (`schema.categories()`)."""
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,16 +15,6 @@ import orjson
 from ..problems import Problem
 from .validate import validate_file
 
-
-def _shipped_categories() -> tuple[str, ...]:
-    # The shipped schema's enum is the one list of categories (a test keeps them equal).
-    from ..paths import SHIPPED_SCHEMA
-
-    schema = json.loads(SHIPPED_SCHEMA.read_text(encoding="utf-8"))
-    return tuple(schema["properties"]["category"]["enum"])
-
-
-CATEGORIES: tuple[str, ...] = _shipped_categories()
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 

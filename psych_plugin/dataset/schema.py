@@ -60,6 +60,15 @@ def validator() -> Draft202012Validator:
     return Draft202012Validator(load_schema())
 
 
+def categories(schema: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """The row categories the schema in use allows (its `category` enum), in its order; empty
+    when the schema does not restrict `category`. The one list of categories: a user who edits
+    the schema edits it everywhere."""
+    field = (schema or load_schema()).get("properties", {}).get("category", {})
+    enum = field.get("enum") if isinstance(field, dict) else None
+    return tuple(c for c in enum if isinstance(c, str)) if isinstance(enum, list) else ()
+
+
 _MISSING = object()
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from .prompts import DEFAULT_ALPACA_PREAMBLE, DEFAULT_CATEGORY_PROMPTS, DEFAULT_SYSTEM_PROMPT
+from ..prompts import DEFAULT_ALPACA_PREAMBLE, DEFAULT_CATEGORY_PROMPTS, DEFAULT_SYSTEM_PROMPT
 
 
 class PsychologyArgs(BaseModel):

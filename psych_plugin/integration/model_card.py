@@ -8,7 +8,7 @@ from typing import Any
 from ..atomic import write_text_if_changed
 from ..dataset.lint import lint
 from ..paths import resolve
-from .prompts import SETTINGS_FILE, PromptSettings, system_message
+from ..prompts import SETTINGS_FILE, PromptSettings, system_message
 
 
 def training_figures(trainer: Any) -> dict[str, Any]:

@@ -11,13 +11,11 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 
 from ..atomic import write_text_if_changed
-from ..configs.preflight import RUN_CONFIG_FILE, WORLD_SIZE_KEY
 from ..dataset.validate import validate_file
+from ..paths import RUN_CONFIG_FILE, WORLD_SIZE_KEY
+from ..prompts import STRATEGY_TYPES, PromptSettings
 from ..report import format_problem
 from .model_card import write_model_card
-from .prompts import PromptSettings
-
-STRATEGY = "psych_plugin.prompt_strategy"
 
 
 def _local_dataset_files(cfg: Any) -> list[Path]:
@@ -25,7 +23,7 @@ def _local_dataset_files(cfg: Any) -> list[Path]:
     for ds in cfg.get("datasets") or []:
         ds_type = ds.get("type") if isinstance(ds, dict) else getattr(ds, "type", None)
         path = ds.get("path") if isinstance(ds, dict) else getattr(ds, "path", None)
-        if ds_type == STRATEGY and path and Path(path).is_file():
+        if ds_type in STRATEGY_TYPES and path and Path(path).is_file():
             files.append(Path(path))
     return files
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .prompts import PromptSettings, render_row
+from ..prompts import PromptSettings, render_row
 
 IGNORE_INDEX = -100
 LOG = logging.getLogger("psych_plugin.prompt_strategy")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..configs.templates import read_yaml
-from ..integration.prompts import SETTINGS_FILE, PromptSettings, render_prompt
-from ..paths import resolve, run_output_dir
+from ..paths import ADAPTER_CONFIG, ADAPTER_FILES, missing_adapter_files, resolve, run_output_dir
 from ..problems import UsageError
+from ..prompts import SETTINGS_FILE, PromptSettings, render_prompt
 
 
 @dataclass
@@ -41,13 +41,18 @@ def run_paths(config: Path) -> RunPaths:
 
 def check_adapter(paths: RunPaths) -> dict[str, Any]:
     """The adapter's config, after checking it exists and was trained on this base model."""
-    adapter_cfg = paths.adapter_dir / "adapter_config.json"
-    if not adapter_cfg.is_file() or not (paths.adapter_dir / "adapter_model.safetensors").is_file():
+    if missing_adapter_files(paths.adapter_dir):
         raise UsageError(
             f"{paths.adapter_dir}: no trained adapter here "
-            "(adapter_config.json, adapter_model.safetensors); run `make train` first"
+            f"({', '.join(sorted(ADAPTER_FILES))}); run `make train` first"
         )
-    data = json.loads(adapter_cfg.read_text())
+    adapter_cfg = paths.adapter_dir / ADAPTER_CONFIG
+    try:
+        data = json.loads(adapter_cfg.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{adapter_cfg}: not a readable adapter config ({e})") from e
+    if not isinstance(data, dict):
+        raise UsageError(f"{adapter_cfg}: not a readable adapter config (expected an object)")
     trained_on = str(data.get("base_model_name_or_path") or "")
     if trained_on and not _same_model(trained_on, paths.base_model):
         raise UsageError(
@@ -62,6 +67,19 @@ def _same_model(a: str, b: str) -> bool:
     if pa.exists() and pb.exists():
         return pa.resolve() == pb.resolve()
     return a.rstrip("/") == b.rstrip("/")
+
+
+def nf4_config(compute_dtype: Any) -> Any:
+    """The 4-bit settings the QLoRA presets train with (NF4, double quantisation), so a model
+    loaded for inference or a merge check is the model that was trained."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
 
 
 def has_cuda() -> bool:
@@ -86,7 +104,7 @@ def load_model(
     """(model, tokenizer, settings). 4-bit follows the training config unless told otherwise;
     it needs a GPU for inference speed and is refused on CPU when asked for explicitly."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if use_adapter:
         check_adapter(paths)
@@ -104,12 +122,7 @@ def load_model(
     four_bit = four_bit and cuda
     kwargs: dict[str, Any] = {}
     if four_bit:
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+        kwargs["quantization_config"] = nf4_config(torch.bfloat16)
     if cuda:
         kwargs["device_map"] = "auto"
         kwargs["dtype"] = torch.bfloat16

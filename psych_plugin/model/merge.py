@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..integration.prompts import render_prompt
 from ..problems import UsageError
-from .inference import RunPaths, check_adapter, prompt_settings
+from ..prompts import render_prompt
+from .inference import RunPaths, check_adapter, nf4_config, prompt_settings
 
 # The merged model must reproduce the adapter's effect: max |merged - (base + adapter)| over
 # max |(base + adapter) - base|, on the logits of real prompts. Measured on the tiny model:
@@ -57,16 +57,11 @@ def reference_model(paths: RunPaths) -> Any:
     """The model as trained: the base (4-bit when it was trained so) plus the adapter."""
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {}
     if paths.load_in_4bit:
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.float32,
-        )
+        kwargs["quantization_config"] = nf4_config(torch.float32)
     base = AutoModelForCausalLM.from_pretrained(paths.base_model, **kwargs)
     return PeftModel.from_pretrained(base, paths.adapter_dir).eval()
 

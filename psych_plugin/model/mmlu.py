@@ -16,7 +16,6 @@ asked: 35% of high-school test answers are D).
 from __future__ import annotations
 
 import csv
-import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..logs import silence_noisy_loggers
 from ..problems import UsageError
 
 SUBJECTS = ("high_school_psychology", "professional_psychology")
@@ -119,19 +119,12 @@ def _dataset_from_dir(mmlu_dir: Path, subject: str) -> Callable[..., Any]:
 # ---------------------------------------------------------------- tasks
 
 
-def quiet_harness_logs() -> None:
-    # The harness warns, for every run, about things we do on purpose (a model object instead
-    # of a name, a custom dataset); real failures still raise.
-    for name in ("lm_eval", "lm-eval"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def build_tasks(
     subjects: Sequence[str], mmlu_dir: Path | None, shots: int = DEFAULT_SHOTS
 ) -> dict[str, Any]:
     """{task name: lm_eval Task} with its data loaded. Called before any model is loaded, so a
     missing file or an offline hub stops the run at once with one line."""
-    quiet_harness_logs()
+    silence_noisy_loggers()  # the harness warns about what we do on purpose
     from lm_eval.tasks import TaskManager, get_task_dict
 
     for subject in subjects:
@@ -195,7 +188,7 @@ def score(
 ) -> dict[str, tuple[list[Question], float]]:
     """{task: (questions, harness accuracy)}: lm_eval's evaluator on a loaded model
     (transformers or PEFT) with per-question log-likelihoods of the four answer letters."""
-    quiet_harness_logs()
+    silence_noisy_loggers()  # the harness warns about what we do on purpose
     from lm_eval.evaluator import evaluate as harness_evaluate
     from lm_eval.models.huggingface import HFLM
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..paths import SHIPPED_TRAIN, cache_dir
+from ..paths import SHIPPED_TRAIN, TINY_MODEL_DIRNAME, tiny_model_dir
 
 BUILD_VERSION = 2  # bump when the recipe below changes, so caches rebuild
 SEED = 0
@@ -134,12 +134,7 @@ def build_model(out_dir: Path) -> None:
     model.save_pretrained(out_dir, safe_serialization=True)
 
 
-TINY_DIRNAME = "tiny-qwen3"
 STAMP = "psych_tiny.json"
-
-
-def tiny_model_dir(root: Path | None = None) -> Path:
-    return (root or cache_dir()) / TINY_DIRNAME
 
 
 def ensure_tiny_model(source: Path = SHIPPED_TRAIN, root: Path | None = None) -> Path:
@@ -159,7 +154,7 @@ def ensure_tiny_model(source: Path = SHIPPED_TRAIN, root: Path | None = None) ->
         build_model(work)
         (work / STAMP).write_text(json.dumps({"key": key, "corpus": str(source)}) + "\n")
         if final.exists():
-            old = final.with_name(f".{TINY_DIRNAME}-old-{os.getpid()}")
+            old = final.with_name(f".{TINY_MODEL_DIRNAME}-old-{os.getpid()}")
             os.replace(final, old)
             shutil.rmtree(old, ignore_errors=True)
         os.replace(work, final)

@@ -23,7 +23,7 @@ def test_infer_with_and_without_adapter(trained_run: Path, tiny_model: Path):
     out by hand in tests/unit/test_inference.py), and the trained adapter changes the answer."""
     from transformers import AutoTokenizer
 
-    from psych_plugin.integration.prompts import PromptSettings, render_prompt
+    from psych_plugin.prompts import PromptSettings, render_prompt
     from tests.unit.test_inference import reference_answer
 
     adapter = trained_run.parent / "out"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from psych_plugin.integration.prompts import PromptSettings, render_row
+from psych_plugin.prompts import PromptSettings, render_row
 from psych_plugin.prompt_strategy import IGNORE_INDEX
 from tests.conftest import MINI, make_config, run_axolotl
 

@@ -20,7 +20,8 @@ os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
 
 
 def main() -> int:
-    from psych_plugin.configs.checks import Hardware, check_config
+    from psych_plugin.configs.checks import check_config
+from psych_plugin.configs.hardware import Hardware
     from psych_plugin.problems import UsageError
 
     p = argparse.ArgumentParser()

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from axolotl.utils.schemas import datasets as ds_models
 
-from psych_plugin.configs import checks, hardware
-from psych_plugin.configs.checks import Hardware, _Collector
+from psych_plugin.configs import architecture, checks, hardware
+from psych_plugin.configs.checks import _Collector
+from psych_plugin.configs.hardware import Hardware
 from psych_plugin.paths import MODEL_CONFIGS_DIR
 from psych_plugin.problems import UsageError
 
@@ -438,13 +439,13 @@ def test_lora_targets_of_an_unknown_or_broken_architecture(tmp_path):
 
 def test_model_config_prefers_a_local_folder(tmp_path, monkeypatch):
     shipped = json.loads((MODEL_CONFIGS_DIR / "Qwen--Qwen3-1.7B.json").read_text())
-    assert checks.model_config_for(QWEN) == (shipped, "shipped Qwen--Qwen3-1.7B.json")
-    assert checks.model_config_for("nobody/none") == (None, "")
+    assert architecture.model_config_for(QWEN) == (shipped, "shipped Qwen--Qwen3-1.7B.json")
+    assert architecture.model_config_for("nobody/none") == (None, "")
     monkeypatch.chdir(tmp_path)
     local = tmp_path / "Qwen" / "Qwen3-1.7B"
     local.mkdir(parents=True)
     (local / "config.json").write_text('{"model_type": "qwen3", "num_hidden_layers": 1}')
-    config, where = checks.model_config_for(QWEN)
+    config, where = architecture.model_config_for(QWEN)
     assert config == {"model_type": "qwen3", "num_hidden_layers": 1}
     assert where == str(Path(QWEN) / "config.json") or where.endswith("Qwen/Qwen3-1.7B/config.json")
 
@@ -851,7 +852,7 @@ def test_over_length_counts_tokens_exactly(tmp_path, tiny_model, tiny_tokenizer)
     """Axolotl's `alpaca` type: our alpaca style with an empty preamble, + EOS; a row of
     exactly sequence_len tokens fits, one more does not."""
     from psych_plugin.dataset.lint import load_rows, token_lengths
-    from psych_plugin.integration.prompts import PromptSettings
+    from psych_plugin.prompts import PromptSettings
 
     data = write_rows(tmp_path / "d.jsonl", [GOOD_ROW])
     rows, _ = load_rows(data)

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from psych_plugin.cli import main
-from psych_plugin.configs.checks import Hardware, check_config
+from psych_plugin.configs.checks import check_config
+from psych_plugin.configs.hardware import Hardware
 from psych_plugin.configs.templates import list_presets, render, resolve_preset
 
 GPU = Hardware(cuda=True, flash_attn=True, bitsandbytes=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from psych_plugin.model.evaluate import write_report
+from psych_plugin.model.eval_report import write_report
 from psych_plugin.model.mmlu import Question, question_records, summarise_subject
 
 

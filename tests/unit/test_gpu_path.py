@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from psych_plugin.configs.checks import Hardware, check_config
+from psych_plugin.configs.checks import check_config
+from psych_plugin.configs.hardware import Hardware
 from psych_plugin.configs.templates import deep_merge, render, resolve_preset
 from tests.conftest import FIXTURES, REPO
 
@@ -254,7 +255,7 @@ def qwen3_params() -> dict[str, int]:
 
 @pytest.mark.parametrize("sets", [[], ["micro_batch_size=1", "sequence_len=1024"]])
 def test_memory_estimate_within_2x_of_a_hand_derivation(sets):
-    from psych_plugin.configs.checks import model_config_for
+    from psych_plugin.configs.architecture import model_config_for
     from psych_plugin.configs.memory import GiB, estimate_memory
 
     cfg = resolve_preset("qwen3-1.7b-qlora", sets).config

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from psych_plugin.cli import main
-from psych_plugin.integration.prompts import SETTINGS_FILE, PromptSettings, render_prompt
+from psych_plugin.prompts import SETTINGS_FILE, PromptSettings, render_prompt
 from psych_plugin.model import merge as merge_mod
 from psych_plugin.model.inference import (
     check_adapter,

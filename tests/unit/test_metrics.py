@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from psych_plugin.integration.prompts import PromptSettings, render_row
+from psych_plugin.prompts import PromptSettings, render_row
 from psych_plugin.model.evaluate import RowResult, answer_losses, rouge_l, summarise
 
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from psych_plugin.integration.prompts import PromptSettings
+from psych_plugin.prompts import PromptSettings
 from tests.conftest import EVAL_DATA, MINI
 
 axolotl_dict = pytest.importorskip("axolotl.utils.dict")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from psych_plugin.integration.prompts import PromptSettings, render_prompt, render_row, user_message
+from psych_plugin.prompts import PromptSettings, render_prompt, render_row, user_message
 from psych_plugin.prompt_strategy import IGNORE_INDEX, PsychologyPromptStrategy
 
 ROWS = [

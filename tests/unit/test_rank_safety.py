@@ -190,7 +190,8 @@ def test_other_nodes_only_check_writability(tmp_path, capsys):
     [("qwen3-1.7b-qlora-ds2", "deepspeed"), ("qwen3-1.7b-lora-fsdp", "fsdp_config")],
 )
 def test_engines_that_need_a_gpu_warn_on_a_cpu(preset, field, tmp_path):
-    from psych_plugin.configs.checks import Hardware, check_config
+    from psych_plugin.configs.checks import check_config
+from psych_plugin.configs.hardware import Hardware
     from psych_plugin.configs.templates import render, resolve_preset
 
     path = tmp_path / f"{preset}.yml"

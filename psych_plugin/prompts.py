@@ -8,15 +8,22 @@ prompt, so train and inference cannot drift apart.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from ..atomic import write_text_if_changed
+from .atomic import write_text_if_changed
+from .paths import PROMPT_SETTINGS_FILE
+from .problems import UsageError
 
 Style = Literal["chat", "alpaca"]
 STYLES: tuple[str, ...] = ("chat", "alpaca")
-SETTINGS_FILE = "psych_prompt.json"  # written next to the adapter; read by infer/eval
+# The Axolotl dataset `type:` values that render rows with these templates: every importable path
+# of the prompt strategy module (a test walks the package to keep this complete).
+STRATEGY_TYPES = frozenset(
+    {"psych_plugin.prompt_strategy", "psych_plugin.integration.prompt_strategy"}
+)
+SETTINGS_FILE = PROMPT_SETTINGS_FILE  # written next to the adapter; read by infer/eval
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are an expert psychologist and educator. Answer accurately and clearly, using "
@@ -83,7 +90,18 @@ class PromptSettings:
 
     @classmethod
     def load(cls, folder: Path) -> PromptSettings:
-        data = json.loads((folder / SETTINGS_FILE).read_text("utf-8"))
+        path = folder / SETTINGS_FILE
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise UsageError(f"{path}: not a readable prompt settings file ({e})") from e
+        known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) - known:
+            unknown = ", ".join(sorted(set(data) - known)) if isinstance(data, dict) else ""
+            raise UsageError(
+                f"{path}: not a prompt settings file of this version"
+                + (f" (unknown keys: {unknown})" if unknown else " (expected an object)")
+            )
         return cls(**data)
 
 
