@@ -157,7 +157,7 @@ mutation: $(STAMP)
 # (Qwen3-1.7B architecture, random weights, on a CUDA GPU; tiny scale on a CPU).
 .PHONY: bench-gpu
 bench-gpu: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) benchmarks/gpu.py --readme README.md
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) benchmarks/gpu.py --docs docs/benchmarks.md
 
 clean:
 	rm -rf outputs axolotl_configs/generated

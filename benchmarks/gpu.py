@@ -13,7 +13,9 @@ Contenders (each in its own process, so memory peaks and Axolotl's patches do no
 - on a GPU only, when importable: the preset with Liger kernels, with Cut Cross Entropy (Qwen3's
   151,936-token vocabulary makes the logits the largest activation), with flash_attention_2.
 
-Writes JSON (--out) and, with --readme, the table between the bench-gpu markers of that file.
+Writes JSON (--out), the table as Markdown beside it (gpu.md), and, with --docs, the table
+between the bench-gpu markers of that page (docs/benchmarks.md): generated figures never go
+into the README.
 """
 
 from __future__ import annotations
@@ -276,15 +278,27 @@ def table(results: list[dict], scale: str) -> list[str]:
     return lines
 
 
-def update_readme(readme: Path, lines: list[str], note: str) -> None:
-    from psych_plugin.atomic import write_text_atomic
-
-    text = readme.read_text()
+def generated_section(page: Path) -> tuple[str, int, int]:
+    """`page`'s text and where its generated section starts and ends. Checked before any
+    training too, so a wrong --docs fails in seconds, not after the run."""
+    try:
+        text = page.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SystemExit(f"{page}: cannot read: {e.strerror or e}") from None
     start, end = text.find(MARK_START), text.find(MARK_END)
     if start < 0 or end < start:
-        raise SystemExit(f"{readme}: no {MARK_START} ... {MARK_END} section to update")
+        raise SystemExit(f"{page}: no {MARK_START} ... {MARK_END} section to update")
+    return text, start, end
+
+
+def update_docs(page: Path, lines: list[str], note: str) -> None:
+    """Replace the generated section of `page`, between the markers; the rest is prose someone
+    wrote and stays as it is."""
+    from psych_plugin.atomic import write_text_atomic
+
+    text, start, end = generated_section(page)
     block = "\n".join([MARK_START, note, "", *lines, MARK_END])
-    write_text_atomic(readme, text[:start] + block + text[end + len(MARK_END) :])
+    write_text_atomic(page, text[:start] + block + text[end + len(MARK_END) :])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,7 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, help="training steps per contender (GPU 30, CPU 4)")
     p.add_argument("--warmup", type=int, help="first steps not timed (GPU 5, CPU 1)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gpu.json")
-    p.add_argument("--readme", type=Path, help="update the bench-gpu table in this file")
+    p.add_argument(
+        "--docs",
+        type=Path,
+        help="update the generated bench-gpu section of this page (make: docs/benchmarks.md)",
+    )
     p.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per contender")
     p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
@@ -300,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print("BENCH " + json.dumps(worker(args.worker, args.warmup or 0)), flush=True)
         return 0
+    if args.docs:
+        generated_section(args.docs)
 
     gpu = on_gpu()
     steps = args.steps or (30 if gpu else 4)
@@ -333,10 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"scale": scale, "gpu": gpu, "steps": steps, "warmup": warmup, "results": results}
     write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    if args.readme:
-        update_readme(args.readme, lines, note)
-        print(f"updated the bench-gpu table in {args.readme}")
+    table_md = args.out.with_suffix(".md")
+    write_text_atomic(table_md, "\n".join([note, "", *lines]) + "\n")
+    print(f"wrote {args.out} and {table_md}")
+    if args.docs:
+        update_docs(args.docs, lines, note)
+        print(f"updated the bench-gpu section of {args.docs}")
     return 0
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make bench-gpu` on a GPU machine that has torch with CUDA (and transformers, peft, accelerate)
 # but not this project's venv: installs what is missing from a folder of wheels, offline, then
-# runs the benchmark. Results go to benchmarks/results/gpu.json, the README table, and $OUT
-# when set.
+# runs the benchmark. Results go to benchmarks/results/ (gpu.json, gpu.md), the generated section
+# of docs/benchmarks.md, and $OUT when set.
 #
 #   bash benchmarks/gpu_machine.sh [WHEELS_DIR]     # default: benchmarks/.wheels
 #
@@ -26,7 +26,7 @@ if ((${#missing[@]})); then
   python -m pip install --no-index --find-links "$WHEELS" --no-deps "$WHEELS"/*.whl
 fi
 python -m pip install --no-deps --no-build-isolation -e . >/dev/null 2>&1 || export PYTHONPATH=$PWD
-python benchmarks/gpu.py --readme README.md "${@:2}"
+python benchmarks/gpu.py --docs docs/benchmarks.md "${@:2}"
 if [[ -n "${OUT:-}" ]]; then
-  cp benchmarks/results/gpu.json README.md "$OUT"/
+  cp benchmarks/results/gpu.json benchmarks/results/gpu.md docs/benchmarks.md "$OUT"/
 fi
