@@ -128,7 +128,22 @@ eval: $(STAMP)
 merge: $(STAMP)
 	$(PSYCH) merge --config $(CONFIG)
 
-test: $(STAMP)
+# psych review's browser test drives the system Chromium (Debian's package; nothing is
+# downloaded by the test). Installed once, as root; otherwise say how and go on (the test
+# then skips, naming what is missing).
+.PHONY: browser
+browser:
+	@if command -v chromium >/dev/null; then exit 0; fi
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+	  echo "== browser: chromium not found and not installable here (needs root and apt-get):" \
+	    "run 'sudo apt-get install -y chromium chromium-driver'; the browser test skips until then" >&2
+	  exit 0
+	fi
+	echo "== setup: chromium (Debian package) for the browser test"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+
+test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests
 
 test-fast: $(STAMP)
