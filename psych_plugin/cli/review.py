@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..problems import UsageError
 from .common import EXIT_OK, EXIT_PROBLEMS, emit
 
 
@@ -20,6 +21,8 @@ def cmd_review(args: argparse.Namespace) -> int:
     from ..review.sources import Sources
     from ..review.store import ReviewStore, default_output, read_rows
 
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: expected 0 (a free port) to 65535")
     rows_path = Path(args.rows)
     rows, problems = read_rows(rows_path)
     if problems:

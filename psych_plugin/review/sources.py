@@ -143,7 +143,8 @@ class Sources:
             return found
         source = row.get("source")
         section = section_of(source) if isinstance(source, str) and source.strip() else None
-        passage = self.sections.get(_key(found.section or "")) if found else None
+        deepest = (found.section or "").rsplit(" > ", 1)[-1] if found else ""
+        passage = self.sections.get(_key(deepest)) if deepest else None
         if passage is None and section:
             passage = self.sections.get(_key(section))
         if found is not None:

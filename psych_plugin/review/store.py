@@ -165,8 +165,10 @@ class ReviewStore:
         self.by_line = {r.line: r for r in rows}
         self.state = {r.line: RowState() for r in rows}
         self.fields = list(load_schema().get("properties", {}))
-        if restart:
-            self.journal.unlink(missing_ok=True)
+        if restart and self.journal.exists():
+            # Starting over the review that wrote this output: it may be replaced.
+            self.journal.unlink()
+            force = True
         self.replay = self._load_journal()
         self._check_output(force)
         if self.replay.decisions or output.exists():
