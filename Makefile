@@ -165,7 +165,7 @@ bench: $(STAMP)
 # SAMPLE=N checks a seeded random sample of N mutants per module.
 .PHONY: mutation
 mutation: $(STAMP)
-	$(PY) tests/tools/mutation.py $(MODULE) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(KEEP),--keep) \
+	$(PY) tools/mutation.py $(MODULE) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(KEEP),--keep) \
 	  $(foreach f,$(FUNCTION),--function $(f))
 
 # Corrected preset vs the guide's config: tokens/s, step time, peak GPU memory vs the estimate

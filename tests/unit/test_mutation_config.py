@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 
 def load_runner():
-    runner = REPO / "tests" / "tools" / "mutation.py"
+    runner = REPO / "tools" / "mutation.py"
     spec = importlib.util.spec_from_file_location("mutation", runner)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -39,7 +39,7 @@ def make_mutation_command(*variables: str) -> str:
 
 def test_make_target_passes_module_and_sample():
     command = make_mutation_command("MODULE=schema", "SAMPLE=7")
-    assert command.endswith(".venv/bin/python tests/tools/mutation.py schema --sample 7")
+    assert command.endswith(".venv/bin/python tools/mutation.py schema --sample 7")
     command = make_mutation_command("MODULE=configs", "FUNCTION=_check_keys add", "KEEP=1")
     assert command.endswith("configs --keep --function _check_keys --function add")
 

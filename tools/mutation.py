@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.checkout import copy_checkout  # noqa: E402
 
@@ -144,7 +144,7 @@ def run_module(
                 f"also_copy = {_toml_list(ALSO_COPY)}",
                 f"pytest_add_cli_args_test_selection = {_toml_list(tests)}",
                 'pytest_add_cli_args = ["-m", "not slow", "-p", "no:cacheprovider", "-q", '
-                '"-p", "tests.tools.mutmut_preload"]',
+                '"-p", "tools.mutmut_preload"]',
                 # Forked from the process that collected the tests: each mutant costs only its
                 # tests (a fork server re-imports torch for every mutant, 3x slower here).
                 'process_isolation = "fork"',

@@ -1,7 +1,7 @@
 """Run `psych check-config` over every YAML in a folder (e.g. Axolotl's example configs) and
 list each error, as a development check that the checker does not cry wolf.
 
-    .venv/bin/python tests/tools/check_configs.py FOLDER [--cpu]
+    .venv/bin/python tools/check_configs.py FOLDER [--cpu]
 
 Hardware is assumed to be a CUDA GPU with flash-attn and bitsandbytes (the examples target
 one) unless --cpu. Exit 0; the last line counts errors and files.
@@ -14,14 +14,14 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
 
 
 def main() -> int:
     from psych_plugin.configs.checks import check_config
-from psych_plugin.configs.hardware import Hardware
+    from psych_plugin.configs.hardware import Hardware
     from psych_plugin.problems import UsageError
 
     p = argparse.ArgumentParser()

@@ -1,0 +1,1 @@
+"""Developer tools: mutation testing, a bulk config check. Not part of the package."""
