@@ -119,3 +119,13 @@ def test_bench_gpu_writes_its_tables_into_docs_not_the_readme():
     page = (DOCS / "benchmarks.md").read_text(encoding="utf-8")
     assert "<!-- bench-gpu:start -->" in page and "<!-- bench-gpu:end -->" in page
     assert "bench-gpu:start" not in readme_text()
+
+
+def test_every_make_target_that_make_help_lists_is_in_the_readme():
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    help_recipe = re.search(r"^help:\n((?:\t.*\n)+)", makefile, re.M)
+    assert help_recipe, "Makefile: no help recipe"
+    targets = re.findall(r'echo "\s+make ([a-z][\w-]*)', help_recipe.group(1))
+    assert len(targets) >= 10, targets  # the parse found the real list
+    missing = [t for t in targets if f"`make {t}" not in readme_text()]
+    assert not missing, f"README.md's make targets lack: {missing}"
