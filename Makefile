@@ -74,7 +74,7 @@ help:
 	@echo "  make tiny      build the embedded tiny Qwen3 model and tokenizer (cached in .cache/)"
 	@echo "  make validate  validate the shipped datasets against schemas/alpaca.schema.json"
 	@echo "  make config    write $(CONFIG) from axolotl_configs/ (PRESET=$(PRESET))"
-	@echo "  make lint      ruff lint and format check"
+	@echo "  make lint      ruff lint and format check, and the package's one-way layers"
 	@echo "  make bench     benchmarks against same-run baselines; exits 1 below a target"
 	@echo "  make mutation  mutation testing of the core modules [MODULE=name] [SAMPLE=N] [FUNCTION=f] [KEEP=1]"
 	@echo "  make bench-gpu preset vs the guide's config: tokens/s, peak GPU memory vs the estimate"
@@ -152,6 +152,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

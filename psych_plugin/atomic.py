@@ -6,6 +6,7 @@ users, a container or a server running as another user out of a shared run folde
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -34,8 +35,17 @@ def _new_file_mode(path: Path) -> int:
         return 0o666 & ~current_umask()
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def _make_parent(path: Path) -> None:
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():  # mkdir would say "File exists", which misleads
+                raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(folder))
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    _make_parent(path)
     mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -14,7 +14,7 @@ from .common import EXIT_OK, EXIT_PROBLEMS, require, training_config
 
 
 def cmd_tiny(args: argparse.Namespace) -> int:
-    require("torch", "transformers", "tokenizers", what="psych tiny")
+    require("torch", "transformers", "tokenizers", "axolotl", what="psych tiny")
     from ..model.tiny import ensure_tiny_model
 
     print(ensure_tiny_model())

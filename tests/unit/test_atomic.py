@@ -1,0 +1,89 @@
+"""Atomic writes: the whole file or the old one, and the permissions any other tool would give
+(the umask for a new file, the old file's mode for a replaced one), never mkstemp's 0600."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from psych_plugin.atomic import (
+    current_umask,
+    write_bytes_atomic,
+    write_text_atomic,
+    write_text_if_changed,
+)
+
+
+@pytest.fixture
+def umask():
+    """Set a umask for one test and put the old one back."""
+    old = os.umask(0o022)
+    os.umask(old)
+
+    def set_mask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_mask
+    os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_new_file_gets_the_umask(tmp_path, umask, mask, expected):
+    umask(mask)
+    assert current_umask() == mask
+    write_text_atomic(tmp_path / "new.yml", "a: 1\n")
+    write_bytes_atomic(tmp_path / "new.bin", b"\x00")
+    assert mode(tmp_path / "new.yml") == expected
+    assert mode(tmp_path / "new.bin") == expected
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path, umask):
+    umask(0o022)
+    path = tmp_path / "card.md"
+    path.write_text("old\n")
+    path.chmod(0o640)
+    write_text_atomic(path, "new\n")
+    assert path.read_text() == "new\n"
+    assert mode(path) == 0o640
+
+
+def test_no_temporary_file_is_left_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "rows.jsonl"
+    write_text_atomic(path, "one\n")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        write_bytes_atomic(path, b"two\n")
+    assert path.read_text() == "one\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
+
+
+def test_text_is_utf8_with_unix_newlines(tmp_path):
+    path = tmp_path / "t.txt"
+    write_text_atomic(path, "é\n")
+    assert path.read_bytes() == "é\n".encode()
+
+
+def test_an_unchanged_file_is_not_rewritten(tmp_path):
+    path = tmp_path / "same.json"
+    assert write_text_if_changed(path, "{}\n") is True
+    before = path.stat().st_mtime_ns, path.stat().st_ino
+    assert write_text_if_changed(path, "{}\n") is False
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == before
+
+
+def test_a_file_where_a_folder_should_be_is_named(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NotADirectoryError) as e:
+        write_text_atomic(tmp_path / "afile" / "sub" / "out.jsonl", "x")
+    assert e.value.filename == str(tmp_path / "afile")
+    assert e.value.strerror == "is a file, not a folder"
