@@ -14,6 +14,7 @@ another origin cannot do without a preflight this app never grants.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -141,7 +142,9 @@ def create_app(store: ReviewStore, sources: Sources, hosts: list[str] | None = N
 
 def bind(port: int) -> socket.socket:
     """A listening socket on 127.0.0.1 (port 0: a free one the system picks)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto given: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP;
+    # with Nagle on, each small response waits for a delayed ACK (~40 ms a request).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
@@ -157,7 +160,9 @@ def serve(app: Starlette, sock: socket.socket) -> None:
     import uvicorn
 
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn shuts down gracefully, then re-raises Ctrl-C: here it is the way to stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 def open_browser(url: str) -> bool:

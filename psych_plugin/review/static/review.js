@@ -88,6 +88,8 @@ async function start() {
   const at = S.order.indexOf(want);
   S.pos = at >= 0 ? at : Math.max(0, nextUnreviewed(-1));
   await show();
+  // Milliseconds from navigation to the first row shown (docs/review.md quotes it).
+  document.body.dataset.readyMs = Math.round(performance.now());
   document.body.dataset.ready = "1";
 }
 
@@ -399,7 +401,8 @@ document.addEventListener("keydown", (ev) => {
     }
     return;
   }
-  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.closest("select, input, textarea")) return;
+  const inField = ev.target instanceof Element && ev.target.closest("select, input, textarea");
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || inField) return;
   const act = KEYS[ev.key];
   if (act) {
     ev.preventDefault();

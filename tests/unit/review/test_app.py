@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from psych_plugin.dataset.schema import categories
-from psych_plugin.review.app import create_app
+from psych_plugin.problems import UsageError
+from psych_plugin.review.app import bind, create_app
 from psych_plugin.review.sources import Sources, sidecar_path
 from psych_plugin.review.store import ReviewStore, read_rows
 from tests.unit.review.test_store import ROWS, write_rows
@@ -136,3 +138,16 @@ def test_a_decision_must_be_json(client):
 def test_only_requests_addressed_to_localhost_are_answered(client):
     assert client.get("/api/state", headers={"Host": "evil.example"}).status_code == 400
     assert client.get("/api/state", headers={"Host": "localhost:8000"}).status_code == 200
+
+
+def test_bind_listens_on_loopback_only_as_tcp():
+    sock = bind(0)
+    try:
+        host, port = sock.getsockname()
+        assert host == "127.0.0.1" and port > 0
+        # Declared TCP, so asyncio sets TCP_NODELAY on each connection (no delayed-ACK stalls).
+        assert sock.proto == socket.IPPROTO_TCP
+        with pytest.raises(UsageError, match=f"127.0.0.1:{port}: cannot listen"):
+            bind(port)
+    finally:
+        sock.close()
