@@ -91,6 +91,9 @@ CASES = [
     (["sample", "missing.jsonl"], 2, "missing.jsonl"),
     (["sample", "adir"], 2, "adir"),
     (["sample", "corrupt.jsonl"], 1, "corrupt.jsonl:1"),
+    (["review", "missing.jsonl", "--no-browser"], 2, "missing.jsonl"),
+    (["review", "adir", "--no-browser"], 2, "adir"),
+    (["review", "corrupt.jsonl", "--no-browser"], 1, "corrupt.jsonl:1"),
 ]
 
 
@@ -118,7 +121,7 @@ def test_bad_input_gets_one_line_and_its_exit_code(files, capsys, argv, code, na
 def test_every_subcommand_is_exercised():
     """A new subcommand must join CASES (or the list of commands without a file argument)."""
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    no_file_argument = {"preset", "tiny", "review"}
+    no_file_argument = {"preset", "tiny"}
     covered = {argv[0] for argv, _, _ in CASES}
     assert set(sub.choices) - no_file_argument == covered
 
