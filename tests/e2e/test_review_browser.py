@@ -152,6 +152,9 @@ def test_review_in_a_browser(tmp_path: Path, browser) -> None:
 
     page.keyboard.press("k")  # keep line 1
     at_line(page, 2)
+    page.keyboard.press("e")  # an edit begun and cancelled: the keys work again at once
+    page.wait_for_selector("#edit:not([hidden])")
+    page.keyboard.press("Escape")
     page.keyboard.press("d")  # drop line 2
     at_line(page, 3)
 
@@ -214,7 +217,6 @@ def test_review_in_a_browser(tmp_path: Path, browser) -> None:
     at_line(page, 3)
     assert page.inner_text("#position") == "row 1 of 1"
     page.select_option("#f-status", "")
-    page.focus("body")
     page.keyboard.press("u")
     at_line(page, 15)
 

@@ -105,6 +105,8 @@ function computeOrder() {
 }
 
 async function refilter() {
+  // The keys work again at once (in a focused select, a letter would pick an option).
+  document.activeElement.blur();
   const line = S.current && S.current.line;
   computeOrder();
   const at = S.order.indexOf(line);
@@ -341,6 +343,8 @@ function openEdit() {
 }
 
 function closeEdit() {
+  // Out of the hidden form at once: a key pressed next must not land in one of its fields.
+  if ($("edit").contains(document.activeElement)) document.activeElement.blur();
   $("edit").hidden = true;
   $("view").hidden = false;
   $("actions").hidden = false;
