@@ -141,8 +141,8 @@ def bench_strategy() -> tuple[dict[str, float], list[Target]]:
     from transformers import AutoTokenizer
 
     from psych_plugin.integration.prompt_strategy import PsychologyPromptStrategy
-    from psych_plugin.prompts import PromptSettings
     from psych_plugin.model.tiny import ensure_tiny_model
+    from psych_plugin.prompts import PromptSettings
 
     disable_progress_bar()  # one bar per timed run would bury the table
     rows = shipped_rows(STRATEGY_ROWS)

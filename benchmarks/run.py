@@ -32,6 +32,8 @@ from pathlib import Path
 
 import orjson
 
+from psych_plugin.dataset.schema import categories
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402 - benchmarks/ is not a package
 
@@ -93,7 +95,7 @@ WORDS = [
     "study",
     "found",
 ]
-CATEGORIES = ["definition", "theory", "experiment", "case_study", "comparison", "how_to"]
+CATEGORIES = list(categories())
 
 
 def sentence(rng: random.Random, lo: int, hi: int) -> str:
