@@ -125,6 +125,7 @@ def build_tasks(
     """{task name: lm_eval Task} with its data loaded. Called before any model is loaded, so a
     missing file or an offline hub stops the run at once with one line."""
     silence_noisy_loggers()  # the harness warns about what we do on purpose
+    from datasets.exceptions import DatasetsError
     from lm_eval.tasks import TaskManager, get_task_dict
 
     for subject in subjects:
@@ -154,12 +155,18 @@ def build_tasks(
         return dict(get_task_dict(configs, manager))
     except UsageError:
         raise
-    except Exception as e:  # datasets raises a dozen types for "not reachable, not cached"
+    except (OSError, DatasetsError) as e:
+        # Not reachable, not cached, offline mode, not found: all OSError (hub, requests,
+        # datasets' not-found errors) or datasets' own base class. Anything else is a bug.
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UsageError(
-            f"MMLU data: cannot load {HUB_DATASET} ({first[:200]}); offline, give --mmlu-dir DIR "
-            "with the official CSVs (DIR/high_school_psychology_test.csv, ..._dev.csv, ...)"
-        ) from e
+        where = f"{mmlu_dir}" if mmlu_dir is not None else HUB_DATASET
+        hint = (
+            ""
+            if mmlu_dir is not None
+            else "; offline, give --mmlu-dir DIR with the official CSVs "
+            "(DIR/high_school_psychology_test.csv, ..._dev.csv, ...)"
+        )
+        raise UsageError(f"MMLU data: cannot load {where} ({first[:200]}){hint}") from e
 
 
 # ---------------------------------------------------------------- scoring
