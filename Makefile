@@ -80,10 +80,10 @@ help:
 	@echo "  make bench-gpu preset vs the guide's config: tokens/s, peak GPU memory vs the estimate"
 	@echo "  make clean     remove outputs/ and generated configs (keeps .venv)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tools/constraints.txt
 	@echo "== setup: $(VENV) with extras [$(EXTRAS)] (first time: a few minutes, ~4 GB)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --disable-pip-version-check -q -c tools/constraints.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 $(VENV)/.flash-attn: $(STAMP)

@@ -1,2 +1,2 @@
-"""The Axolotl integration proper: the plugin, its config keys, the prompt strategy, the prompt
-templates shared with inference, and the model card. See README.md here."""
+"""The Axolotl integration proper: the plugin, its config keys, the prompt strategy and the model
+card. The prompt template itself is `psych_plugin.prompts`. See README.md here."""

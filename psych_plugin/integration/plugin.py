@@ -3,12 +3,14 @@ from dataset/validate.py, the model card from model_card.py."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from axolotl.integrations.base import BasePlugin
+from packaging.version import Version
 
 from ..atomic import write_text_if_changed
 from ..dataset.validate import validate_file
@@ -16,6 +18,23 @@ from ..paths import RUN_CONFIG_FILE, WORLD_SIZE_KEY
 from ..prompts import STRATEGY_TYPES, PromptSettings
 from ..report import format_problem
 from .model_card import write_model_card
+
+# The Axolotl releases whose plugin hooks and strategy loader this plugin is written against.
+SUPPORTED_AXOLOTL = (Version("0.19"), Version("0.20"))  # [from, before)
+
+
+def check_axolotl_version(version: str) -> None:
+    """Refuse to load into an Axolotl whose internals this plugin was not written for: Axolotl
+    logs a plugin that fails to import and trains without it, and check-config reports it."""
+    low, high = SUPPORTED_AXOLOTL
+    if not low <= Version(version) < high:
+        raise ImportError(
+            f"psych_plugin supports Axolotl >={low},<{high}; this environment has {version} "
+            "(pip install 'axolotl>=0.19,<0.20', or a psych-plugin release for yours)"
+        )
+
+
+check_axolotl_version(importlib.metadata.version("axolotl"))
 
 
 def _local_dataset_files(cfg: Any) -> list[Path]:

@@ -65,3 +65,15 @@ def test_the_plugin_validates_rows_under_every_strategy_type(tmp_path):
         cfg = {"datasets": [{"path": str(rows), "type": type_name}]}
         assert _local_dataset_files(cfg) == [rows], type_name
     assert _local_dataset_files({"datasets": [{"path": str(rows), "type": "alpaca"}]}) == []
+
+
+def test_the_plugin_refuses_an_axolotl_it_was_not_written_for():
+    import pytest
+
+    from psych_plugin.integration.plugin import check_axolotl_version
+
+    check_axolotl_version("0.19.0")
+    check_axolotl_version("0.19.7")
+    for version in ("0.18.2", "0.20.0", "0.21.1"):
+        with pytest.raises(ImportError, match=f"has {version}"):
+            check_axolotl_version(version)
