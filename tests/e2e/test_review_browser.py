@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from psych_plugin.review.sources import book_sections
-from tests.conftest import FIXTURES, REPO, TRAIN_DATA
+from tests.conftest import REPO, TRAIN_DATA
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -128,9 +127,18 @@ def test_review_in_a_browser(tmp_path: Path, browser) -> None:
     raw = rows.read_text(encoding="utf-8").splitlines()
     total = len(raw)
     # The build's sidecar: the book passage and the critic's notes for the first rows.
-    passage = book_sections((FIXTURES / "book.md").read_text(encoding="utf-8"))[
-        "classical conditioning"
-    ]
+    passage = (
+        "**Classical conditioning** is a form of learning in which a neutral stimulus comes to "
+        "trigger a response after it has been repeatedly paired with a stimulus that produces "
+        "that response naturally. It was first studied systematically by the Russian "
+        "physiologist Ivan Pavlov, who noticed that the dogs in his digestion research began to "
+        "salivate before any food reached their mouths.\n\n"
+        "**Extinction** is the gradual weakening of a conditioned response when the conditioned "
+        "stimulus is presented repeatedly without the unconditioned stimulus. After a rest, an "
+        "extinguished response can briefly return: **spontaneous recovery**.\n\n"
+        "**Stimulus generalization** is the tendency of stimuli similar to the conditioned "
+        "stimulus to produce the conditioned response; the more similar, the stronger."
+    )
     sidecar = [
         {"line": n, "section": "Learning > Classical Conditioning", "passage": passage, "notes": []}
         for n in range(1, 7)
@@ -149,6 +157,7 @@ def test_review_in_a_browser(tmp_path: Path, browser) -> None:
     at_line(page, 1)
     assert counts(page) == f"0 of {total} reviewed · 0 kept · 0 edited · 0 dropped"
     assert "Pavlov" in page.inner_text("#passage")
+    assert page.locator("#passage strong").first.inner_text() == "Classical conditioning"
 
     page.keyboard.press("k")  # keep line 1
     at_line(page, 2)

@@ -232,6 +232,24 @@ function li(text) {
   return item;
 }
 
+// A book's Markdown emphasis (**term**, *term*) shown as such; everything else as plain text
+// (nodes, never HTML: the book's text cannot inject markup).
+const EMPHASIS = /\*\*([^*\n]+)\*\*|(?<![*\w])\*([^*\n]+)\*(?![*\w])/g;
+
+function richText(text) {
+  const nodes = [];
+  let last = 0;
+  for (const m of text.matchAll(EMPHASIS)) {
+    nodes.push(text.slice(last, m.index));
+    const el = document.createElement(m[1] !== undefined ? "strong" : "em");
+    el.textContent = m[1] !== undefined ? m[1] : m[2];
+    nodes.push(el);
+    last = m.index + m[0].length;
+  }
+  nodes.push(text.slice(last));
+  return nodes;
+}
+
 function renderSource(view, row) {
   const src = view.source || {};
   $("section").textContent = src.section ? `· ${src.section}` : "";
@@ -247,11 +265,11 @@ function renderSource(view, row) {
     const needle = typeof row.input === "string" ? row.input.trim() : "";
     const at = needle.length > 20 ? text.indexOf(needle) : -1;
     if (at < 0) {
-      box.textContent = text;
+      box.append(...richText(text));
     } else {
       const mark = document.createElement("mark");
-      mark.textContent = needle;
-      box.append(text.slice(0, at), mark, text.slice(at + needle.length));
+      mark.append(...richText(needle));
+      box.append(...richText(text.slice(0, at)), mark, ...richText(text.slice(at + needle.length)));
     }
   }
   const notes = src.notes || [];

@@ -8,9 +8,45 @@ import pytest
 
 from psych_plugin.problems import UsageError
 from psych_plugin.review.sources import Sources, book_sections, section_of, sidecar_path
-from tests.conftest import FIXTURES
 
-BOOK = FIXTURES / "book.md"
+# A small book of its own (the shared fixture book changes with the builder's tests).
+BOOK_TEXT = """# Chapter 1: Learning
+
+Learning is a lasting change in behaviour that results from experience.
+
+## Classical Conditioning
+
+### Learning Objectives
+
+- Describe how Pavlov's dogs learned to salivate to a sound
+
+**Extinction** is the weakening of a conditioned response; **spontaneous recovery** follows.
+
+## Operant Conditioning
+
+Behaviour is shaped by its consequences.
+
+# Chapter 2: Memory
+
+## Encoding
+
+Encoding turns what we perceive into a memory.
+
+## The Case of H.M.
+
+The case of the patient known as H.M., Henry Molaison, changed the understanding of memory.
+
+## Forgetting
+
+Hermann Ebbinghaus studied forgetting in the 1880s.
+"""
+
+
+@pytest.fixture
+def book(tmp_path):
+    path = tmp_path / "book.md"
+    path.write_text(BOOK_TEXT, encoding="utf-8")
+    return path
 
 
 def test_section_of_names_the_deepest_heading():
@@ -22,9 +58,9 @@ def test_section_of_names_the_deepest_heading():
 
 
 def test_book_sections_from_markdown_headings():
-    sections = book_sections(BOOK.read_text(encoding="utf-8"))
-    encoding = sections["encoding"]
-    assert encoding.split("\n")[0] and "## " not in encoding
+    sections = book_sections(BOOK_TEXT)
+    assert sections["encoding"] == "Encoding turns what we perceive into a memory."
+    assert sections["chapter 1: learning"].startswith("Learning is a lasting change")
     # A heading straight followed by a subheading takes its subsections.
     classical = sections["classical conditioning"]
     assert classical.startswith("### Learning Objectives")
@@ -45,7 +81,7 @@ def test_headings_inside_code_fences_are_text():
     assert book_sections(text) == {"real": "```\n# not a heading\n```\nafter"}
 
 
-def test_the_sidecar_wins_and_the_book_fills_in(tmp_path):
+def test_the_sidecar_wins_and_the_book_fills_in(tmp_path, book):
     rows = tmp_path / "rows.jsonl"
     rows.write_text("", encoding="utf-8")
     entries = [
@@ -58,7 +94,7 @@ def test_the_sidecar_wins_and_the_book_fills_in(tmp_path):
         {"line": 2, "section": "Chapter 2: Memory > Forgetting", "notes": "check the date"},
     ]
     sidecar_path(rows).write_text("\n".join(json.dumps(e) for e in entries) + "\n", "utf-8")
-    src = Sources.load(rows, BOOK)
+    src = Sources.load(rows, book)
     one = src.get(1, {"source": "Book: Chapter 2: Memory > Encoding"})
     assert (one.passage, one.notes) == ("Exact chunk.", ["gloss rewritten"])
     two = src.get(2, {})
