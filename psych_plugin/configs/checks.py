@@ -311,7 +311,8 @@ def _offline_tokenizer(cfg: dict[str, Any]) -> Any:
 
 def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
     """Rows Axolotl would drop (excess_length_strategy drop, the default) or truncate."""
-    from ..dataset.lint import load_rows, token_lengths
+    from ..dataset.rows import load_rows
+    from ..dataset.stats import token_lengths
 
     seq_len = cfg.get("sequence_len") or 2048
     if not isinstance(seq_len, int):

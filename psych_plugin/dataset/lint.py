@@ -1,51 +1,22 @@
 """`psych lint`: what a valid dataset can still get wrong. Duplicates, near-duplicates, eval
-leakage, rows Axolotl would drop for length; plus balance and length statistics."""
+leakage, rows Axolotl would drop for length; with the statistics of stats.py."""
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..problems import Problem
-from ..prompts import PromptSettings, render_row
+from ..prompts import PromptSettings
 from .rows import Row, load_rows, prompt_key
-from .schema import categories
+from .stats import dataset_stats, describe, token_lengths
 
 
 @dataclass
 class LintReport:
     problems: list[Problem] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def _describe(values: list[int]) -> dict[str, float]:
-    if not values:
-        return {"min": 0, "median": 0, "mean": 0, "max": 0}
-    return {
-        "min": min(values),
-        "median": statistics.median(values),
-        "mean": round(statistics.fmean(values), 1),
-        "max": max(values),
-    }
-
-
-def token_lengths(rows: list[Row], tokenizer: Any, settings: Any) -> list[int]:
-    """Tokens per row as training sees them: rendered prompt + answer + EOS."""
-    pairs = [render_row(settings, tokenizer, r.data) for r in rows]
-    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
-    answers = tokenizer([a for _, a in pairs], add_special_tokens=False)["input_ids"]
-    return [len(p) + len(a) + 1 for p, a in zip(prompts, answers, strict=True)]
-
-
-def category_order(present: Iterable[str]) -> list[str]:
-    """The schema's categories in its order, then any others the rows carry, then "(none)"."""
-    known = categories()
-    extra = sorted(set(present) - set(known) - {"(none)"})
-    return [*known, *extra, "(none)"]
 
 
 def lint(
@@ -117,19 +88,11 @@ def lint(
                     "(leakage: the eval score would be inflated)",
                 )
 
-    stats: dict[str, Any] = {"rows": len(rows)}
-    cats = Counter(r.data.get("category") or "(none)" for r in rows)
-    stats["categories"] = {c: cats[c] for c in category_order(cats) if cats.get(c)}
-    stats["with_input"] = sum(bool((r.data.get("input") or "").strip()) for r in rows)
-    stats["with_input_share"] = round(stats["with_input"] / len(rows), 3) if rows else 0.0
-    stats["chars"] = {
-        k: _describe([len(r.data.get(k) or "") for r in rows])
-        for k in ("instruction", "input", "output")
-    }
+    stats = dataset_stats(rows)
     stats["leaked_into_eval"] = leaked
     if tokenizer is not None and rows:
         lengths = token_lengths(rows, tokenizer, settings or PromptSettings())
-        stats["tokens"] = _describe(lengths)
+        stats["tokens"] = describe(lengths)
         if sequence_len:
             over = 0
             for row, n in zip(rows, lengths, strict=True):

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_if_changed
-from ..dataset.lint import lint
+from ..dataset.rows import load_rows
+from ..dataset.stats import dataset_stats
 from ..paths import resolve
 from ..prompts import SETTINGS_FILE, PromptSettings, system_message
 
@@ -32,7 +33,8 @@ def write_model_card(out: Path, cfg: Any, settings: PromptSettings, trainer: Any
     resolved = [resolve(p, Path.cwd()) for p in given]
     paths = [p for p in resolved if p.is_file()]
     remote = [g for g, p in zip(given, resolved, strict=True) if not p.is_file()]
-    stats = lint(paths).stats if paths else {"rows": 0, "categories": {}}
+    # Valid rows only (validation has refused a run with invalid ones before the card is written).
+    stats = dataset_stats([row for p in paths for row in load_rows(p)[0]])
     rows, categories = stats["rows"], stats["categories"]
     figures = training_figures(trainer)
     lines = [
