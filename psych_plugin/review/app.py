@@ -15,7 +15,9 @@ another origin cannot do without a preflight this app never grants.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -166,12 +168,22 @@ def serve(app: Starlette, sock: socket.socket) -> None:
 
 
 def open_browser(url: str) -> bool:
-    """Open `url` where there is a browser to open; False where there is none (a server, SSH)."""
+    """Open `url` in a graphical browser where there is one; False where there is none (a
+    server, SSH). Without a display, Python's webbrowser would start a text browser (lynx, w3m)
+    in this terminal, on top of the server's output: never that."""
     import webbrowser
 
+    if _headless():
+        return False
     try:
         webbrowser.get()
     except webbrowser.Error:
         return False
     threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     return True
+
+
+def _headless() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

@@ -383,6 +383,7 @@ function editedRow() {
 }
 
 function move(step) {
+  if (S.busy) return; // a decision in flight moves on by itself
   const n = S.order.length;
   if (!n) return;
   const to = S.pos + step;
@@ -393,6 +394,7 @@ function move(step) {
 }
 
 function jumpUnreviewed() {
+  if (S.busy) return;
   const i = nextUnreviewed(S.pos);
   if (i < 0) return notice("No unreviewed rows in this list.");
   notice("");
@@ -426,6 +428,8 @@ document.addEventListener("keydown", (ev) => {
   const inField = ev.target instanceof Element && ev.target.closest("select, input, textarea");
   if (ev.ctrlKey || ev.metaKey || ev.altKey || inField) return;
   const act = KEYS[ev.key];
+  // A held-down key repeats navigation, never a decision (holding k must not keep a page).
+  if (ev.repeat && "kdre".includes(ev.key)) return;
   if (act) {
     ev.preventDefault();
     act();

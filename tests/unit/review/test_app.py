@@ -11,7 +11,8 @@ from starlette.testclient import TestClient
 
 from psych_plugin.dataset.schema import categories
 from psych_plugin.problems import UsageError
-from psych_plugin.review.app import bind, create_app
+from psych_plugin.review import app as app_module
+from psych_plugin.review.app import bind, create_app, open_browser
 from psych_plugin.review.sources import Sources, sidecar_path
 from psych_plugin.review.store import ReviewStore, read_rows
 from tests.unit.review.test_store import ROWS, write_rows
@@ -151,3 +152,23 @@ def test_bind_listens_on_loopback_only_as_tcp():
             bind(port)
     finally:
         sock.close()
+
+
+def test_no_browser_is_opened_without_a_display(monkeypatch):
+    import webbrowser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url))
+    monkeypatch.setattr(webbrowser, "get", lambda: object())
+    monkeypatch.setattr(app_module.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert open_browser("http://127.0.0.1:1/") is False  # a text browser would take the terminal
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert open_browser("http://127.0.0.1:1/") is True
+
+    def no_browser():
+        raise webbrowser.Error("none")
+
+    monkeypatch.setattr(webbrowser, "get", no_browser)
+    assert open_browser("http://127.0.0.1:1/") is False
