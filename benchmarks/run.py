@@ -366,7 +366,7 @@ def bench_book() -> dict[str, float]:
             text = read_book(path)
             name, chunks = split_book(path, text)
             style = TermStyle(text)
-            return sum(len(rule_rows(c, name, style)) for c in chunks)
+            return sum(len(rule_rows(c, name, style).candidates) for c in chunks)
 
         def whole(path: Path) -> int:
             out = Path(tmp) / "rows.jsonl"

@@ -21,14 +21,14 @@ _DEFINE = (
     "What is {t}?",
     'In psychology, what does "{bare}" mean?',
     'What does the term "{bare}" refer to in psychology?',
-    "Explain the concept of {bare}.",
+    'Explain the concept of "{bare}".',
 )
 _DEFINE_PLURAL = ("What are {t}?", *_DEFINE[1:])
 # Glossary rows ask differently: a term defined in the text and in the glossary gives two
 # rows (the text's fuller wording and the glossary's short one), not two copies of a question.
 _GLOSSARY = (
     'Define the term "{bare}".',
-    "Give a short definition of {bare}.",
+    'Give a short definition of "{bare}".',
     'Define "{bare}" in one sentence.',
 )
 
@@ -38,7 +38,10 @@ _LEADS = re.compile(
     r"(?:is|are|(?:is|are|can be) defined as|refers? to|occurs? when|means?|involves?|"
     r"describes?)\b"
 )
-_NAMING = re.compile(r"\b(?:called|termed|known as|named|referred to as)\b[^.;:]{0,60}$", re.I)
+# "... is called X", not "... named the malleus, incus, and the X" (one of a list).
+_NAMING = re.compile(
+    r"\b(?:called|termed|known as|named|referred to as)\b(?:(?!\band\b)[^.;:,]){0,60}$", re.I
+)
 # What follows a term and defines it: "X: a stimulus that ...", "X, which is ...", "X, the ...".
 _GLOSS = re.compile(
     r"^\s*(?:\((?P<abbr>[^)]{1,20})\)\s*)?(?::\s*|,\s*(?:which|that) (?:is|are) )(?P<body>.+)$"
@@ -78,7 +81,7 @@ _ASIDE = re.compile(
 )
 _NOT_TERMS = word_set(
     "the a an it this that these those there here he she they we you i one each every such "
-    "another its "
+    "another its two three four five six several additional various certain "
     "his her their our your what which who why how when where both all some most many much "
     "other first second third finally however perhaps also and but or so thus yet result "
     "results study experiment idea answer problem reason goal aim point question finding "
@@ -95,6 +98,8 @@ class Definition:
     plural: bool
     sentences: tuple[str, ...]  # the defining sentence(s), plain text
     glossary: bool = False  # from a glossary entry
+    shape: str = ""  # how the sentence was made when the builder wrote it ("gloss: clause")
+    how: str = "text"  # text (the book's sentence) | rewritten | named | glossary
 
 
 def good_term(term: str) -> bool:
@@ -108,7 +113,8 @@ def good_term(term: str) -> bool:
 
 
 _SECOND_DEFINITION = re.compile(
-    r",\s+(?:and|while|whereas)\s+(?:(?!(?:that|which|who)\b)[\w-]+\s+){1,3}(?:is|are)\s"
+    r"(?:;|,\s+(?:and|while|whereas))\s+(?:(?!(?:that|which|who)\b)[\w-]+\s+){1,3}"
+    r"(?:is|are|refers? to)\s"
 )
 
 
@@ -184,7 +190,7 @@ def _glossed(
     name = term + (f" ({m.group('abbr')})" if m.group("abbr") else "")
     lead = f"{article} {name}" if article and not plural else name
     sentence = f"{lead} {'are' if plural else 'is'} {body}"
-    return Definition(term, article, plural, (tidy(sentence),))
+    return Definition(term, article, plural, (tidy(sentence),), how="rewritten")
 
 
 def bold_definitions(paragraph: str) -> list[Definition]:
@@ -230,8 +236,19 @@ def bold_definitions(paragraph: str) -> list[Definition]:
                     if i == 0 or not readable([plain[i - 1]]) or _DISCOURSE.match(plain[i - 1]):
                         continue
                     start = [plain[i - 1]]
+                elif (
+                    re.match(
+                        r"(?i)^\W*(?:another|one|a second|the other|the second|this|these)\b",
+                        clean_markdown(before),
+                    )
+                    or len(clean_markdown(before)) < 60
+                ):
+                    continue  # "another major theory is known as X": names it, says nothing
                 sentences = [*start, plain[i]]
-            elif _LEADS.match(after) and len(re.sub(r"\b(?:a|an|the)\s*$", "", lead).strip()) == 0:
+            elif (
+                _LEADS.match(after)
+                and len(re.sub(r"(?i)\b(?:a|an|the)\s*$", "", lead).strip()) == 0
+            ):
                 # The term leads its clause and a defining verb follows it.
                 sentences = [_join(lead, term, after)]
                 if i + 1 < len(plain) and _continues(sentences[0], plain[i + 1]):
@@ -243,7 +260,8 @@ def bold_definitions(paragraph: str) -> list[Definition]:
                 continue
             out = tuple(tidy(s) for s in sentences)
             if readable(out):
-                found.append(Definition(term, article, _plural(term, after), out))
+                how = "named" if _NAMING.search(before) else "text"
+                found.append(Definition(term, article, _plural(term, after), out, how=how))
     return found
 
 
@@ -273,14 +291,12 @@ def sentence_definitions(paragraph: str) -> list[Definition]:
             continue  # "Fixed refers to ...": an adjective of some other term, not a term
         plural = m.group("verb").startswith("are")
         article = (m.group("art") or "").lower()
-        found.append(Definition(term, article, plural, (sentence,)))
+        strong = "defined" in m.group("verb") or m.group("verb").startswith("refer")
+        how = "sentence" if strong else "sentence-weak"
+        found.append(Definition(term, article, plural, (sentence,), how=how))
     return found
 
 
-_VERB_FIRST = word_set(
-    "has have is are occurs occur involves involve refers means describes includes consists "
-    "happens takes makes uses results can may must will does do shows"
-)
 _MASS = word_set(
     "learning knowledge behavior behaviour information memory research evidence thinking "
     "awareness attention perception cognition"
@@ -289,8 +305,8 @@ _MASS = word_set(
 
 def glossary_entry(line: str, style: TermStyle | None = None) -> Definition | None:
     """ "Term: definition", "Term - definition", "**Term** definition" (a glossary line),
-    turned into a sentence: "A cognitive map is a mental picture of ...", "Shaping is rewarding
-    successive approximations ...", "A primary reinforcer has innate reinforcing qualities"."""
+    turned into a sentence from the gloss's own shape (see `gloss_sentence`); None when the
+    shape cannot be told, rather than a guess ("Rehearsal is an allows ...")."""
     line = line.strip()
     m = re.match(r"^(\*\*|__)(.+?)\1\s*[:.\-–—]?\s*(.+)$", line)
     if m:
@@ -305,39 +321,270 @@ def glossary_entry(line: str, style: TermStyle | None = None) -> Definition | No
     body = re.sub(r"^\((?:also,?|or)\s[^)]*\)\s*", "", body).strip()  # "(also, second-order ...)"
     if not good_term(term) or len(body) < 10:
         return None
-    sentence = _gloss_sentence(term, body, style)
-    return Definition(term, "", _plural(term), (sentence,), glossary=True)
+    made = gloss_sentence(term, body, style)
+    if made is None:
+        return None
+    sentence, shape = made
+    return Definition(
+        term, "", _plural(term), (sentence,), glossary=True, shape=shape, how="glossary"
+    )
 
 
-def _gloss_sentence(term: str, body: str, style: TermStyle | None) -> str:
-    if body[:1].isupper() and not body[:2].isupper():
-        if re.search(r"[.!?]\s+[A-Z]", body):
-            return _sentence_end(body)  # already sentences: keep the book's wording
+# Glossary terms that are verbs ("generalize: inferring that ..."): no "X is ..." reads right.
+_VERB_TERM = re.compile(r"^[a-z]+(?:ize|ise|ate|ify)$")
+_ORDINAL = word_set("first second third fourth fifth sixth seventh eighth last final")
+# Head nouns that take "the" before "of ..." ("the accuracy of a given result").
+_ABSTRACT = re.compile(r"(?:ity|acy|ness|ment|ion|ance|ence|makeup|ure|ship|hood|ing)$")
+_MASS_SUFFIX = re.compile(r"(?:ness|(?<!an)ism|ing)$")
+_HEAD_END = re.compile(
+    r"[,;(]|\s(?:that|which|who|whom|whose|of|in|to|for|by|with|where|when|from|on|at|about|"
+    r"between|across|during|within|among|as|toward|towards|into|through|after|before|over|"
+    r"under|against|without|used|made|based|characterized|exhibited|given|designed|involved|"
+    r"caused|brought|produced|associated|related|focused|resulting|including|such)\b"
+)
+_DETERMINER = word_set("a an the one's an individual's all any each some most")
+# Second words that make the gloss a clause: "emotions arise from ...", "results are ...".
+_CLAUSE_VERB = word_set(
+    "consist consists dwindle dwindles depend depends remain remains result results "
+    "is are was were can may will must might tend tends become becomes arise arises occur "
+    "occurs develop develops lead leads cause causes affect affects influence influences "
+    "respond responds act acts learn learns need needs take takes"
+)
+_SUBORDINATE = word_set("when if where whereby because while although once whenever")
+_FINITE = re.compile(
+    r"\b(?:is|are|was|were|has|have|had|may|can|will|must|might|could|should|would|becomes?|"
+    r"tends?|occurs?|do|does|appears?|seems?)\b"
+)
+# A later part of a gloss is kept when it is a sentence of its own: it has a main verb.
+_PART_VERB = re.compile(
+    r"\b(?:is|are|was|were|has|have|may|can|will|must|learn|develop|begin|become|think|use|"
+    r"understand|grow|show|tend|occur|do|does)s?\b"
+)
+_LAW_HEAD = re.compile(r"\b(?:law|principle|rule|hypothesis|theory|model|effect)s?\b", re.I)
+
+
+def _gloss_head(body: str) -> str:
+    """The head noun of a gloss that is a noun phrase: "forebrain structure that ..." ->
+    "structure"; "" when the phrase is cut off at once."""
+    head = _HEAD_END.split(body, maxsplit=1)[0].strip()
+    return head.split()[-1].casefold() if head.split() else ""
+
+
+def _before_relative(text: str) -> str:
+    """The words before a relative or an interrogative clause: where a gloss's own verb is."""
+    return re.split(r"\b(?:that|which|who|whom|whose|what|when|where|how|whether|if)\b", text)[0]
+
+
+def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str, str] | None:
+    """A glossary gloss made into a sentence about its term, decided by the gloss's shape:
+
+    determiner first ("a legal document ...")      -> "X is a legal document ..."
+    verb first ("secretes sexual hormones ...")     -> "X secretes sexual hormones ..."
+    gerund first ("rewarding successive ...")       -> "X is rewarding successive ..."
+    clause ("results are predicted ...")            -> "In X, results are predicted ..."
+                                                        ("According to X, ..." for a law)
+    noun phrase ("strip of cortex ...")             -> "X is a strip of cortex ...", with "the"
+                                                        for "the accuracy of ...", none for a
+                                                        mass noun, "are" for a plural term
+    Returns (sentence, shape), or None when the shapes disagree (a singular term glossed with a
+    plural, a verb as the term) or cannot be told: the row is better missing than wrong.
+    Later parts after ";" are kept only when they are sentences themselves."""
+    parts = [p.strip() for p in re.split(r";\s+", gloss) if p.strip()]
+    body = parts[0]
+    opener = body.split()[0] if body.split() else ""
+    if (
+        body[:1].isupper()
+        and not body[:2].isupper()
+        and not opener.endswith(("’s", "'s"))  # "Gardner’s theory ...": a name
+    ):
         body = body[0].lower() + body[1:]
-    first = body.split()[0].casefold().strip(",;")
+    words = body.split()
+    if not words:
+        return None
+    first = words[0].casefold().strip(",;:")
+    second = words[1].casefold().strip(",;:") if len(words) > 1 else ""
     plural = _plural(term)
+    if _VERB_TERM.match(term.casefold()) and " " not in term:
+        return None
     article = style.article(term) if style else ""
     name = style.display(term) if style else term
+    if " " not in term and _ADJ_TERM.search(term.casefold()) and not bare_reads(term):
+        return None  # "empirical: grounded in ...": an adjective, no sentence is "X is ..."
     lead = f"{article} {name}" if article and not plural else name
-    if first in _VERB_FIRST:
-        return _sentence_end(f"{lead} {body}")
-    if re.search(r"\b(?:will|must|should)\b", body) and re.search(
-        r"\b(?:law|principle|rule|effect|hypothesis)\b", term, re.I
+    if (
+        not article
+        and _LAW_HEAD.search(term)
+        and (" of " in name or name[:1].isupper())
+        and not re.match(r"(?:Theory|Model) [A-Z]\b", name)  # "Theory X" is a name already
     ):
-        return _sentence_end(f"According to {lead}, {body}")  # a law states a clause
-    if re.match(r"^(?:set )?(?:number|amount) of\b", body):
-        body = ("a " if body.startswith("set") else "the ") + body
-    if re.match(r"^(?:a |the )?[a-z]+ (?:is|are|must|will|can)\b", body) or re.match(
-        r"^(?:a |the )?(?:set )?(?:number|amount) of\b", body
-    ):
-        # A clause ("behavior is rewarded after ...") describes what happens under the term.
-        return _sentence_end(f"In {lead}, {body}")
+        lead = f"the {name}"  # "the James-Lange theory of emotion"
+        article = "the"
+    # Without the book's article a count noun cannot lead a sentence ("Prototype is ..."):
+    # the term is quoted instead ("The term "prototype" refers to ...").
+    quoted = not article and not bare_reads(name)
     verb = "are" if plural else "is"
-    head = re.split(r"[,;(]|\s(?:that|which|who|of|in|to|for|by|with|where|when)\s", body)[0]
-    head_word = head.split()[-1].casefold() if head.split() else first
-    if first in ("a", "an", "the") or first.endswith("ing") or head_word in _MASS or plural:
-        return _sentence_end(f"{lead} {verb} {body}")
-    return _sentence_end(f"{lead} {verb} {'an' if first[:1] in 'aeiou' else 'a'} {body}")
+    law = bool(_LAW_HEAD.search(term))
+    if first in _SUBORDINATE or first == "one" and second != "of":
+        return None  # "when an experiment involved deception, ...": no noun to define by
+    if first == "one" or " and " in _HEAD_END.split(body, maxsplit=1)[0]:
+        # "one of a class of drugs", "environment and culture": no article of ours fits.
+        if quoted:
+            return None
+        sentence, shape = f"{lead} {verb} {body}", "gloss: noun phrase"
+        return _sentence_end(sentence), shape
+    if second in _CLAUSE_VERB and first not in _DETERMINER and first not in _VERBS:
+        if quoted:
+            return None
+        # "emotions arise from physiological arousal": a claim, made under the term's name.
+        intro = "According to" if law else "In"
+        sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
+    elif first in _DETERMINER or first.endswith(("’s", "'s")) and first != "one’s":
+        if first.endswith(("’s", "'s")) and first not in _DETERMINER and body[:1].islower():
+            body = "the " + body  # "nervous system's ability ..." -> "the nervous system's ..."
+        if _FINITE.search(_before_relative(body)):
+            return None  # "the sound’s frequency is coded ...": a clause, not a noun phrase
+        sentence, shape = f"{lead} {verb} {body}", "gloss: noun phrase"
+        if quoted:
+            sentence = f'The term "{name}" refers to {body}'
+    elif (
+        first.endswith("s")
+        and not first.endswith(("ss", "us", "is", "ics"))
+        and first not in _VERBS
+        and _FINITE.search(_before_relative(body))
+    ):
+        # "behaviors followed by ... are more likely ...": a plural subject and its verb.
+        if quoted:
+            return None
+        intro = "According to" if law else "In"
+        sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
+    elif first in _VERBS or (
+        first.endswith("s")
+        and not plural
+        and not first.endswith(("ss", "us", "is", "ics"))
+        and (second in _DETERMINER or second in _OBJECT_START or _ADJECTIVE.search(second))
+    ):
+        if plural or quoted:
+            return None  # "neurons secretes", "Optic nerve carries": no subject reads right
+        sentence, shape = f"{lead} {body}", "gloss: verb phrase"
+    elif (
+        first.endswith("ing")
+        and len(first) > 5
+        and first not in _NOT_GERUND
+        and (
+            second in _DETERMINER
+            or second in _OBJECT_START
+            or second.endswith("s")
+            or len(_HEAD_END.split(body, maxsplit=1)[0].split()) != 2
+        )
+    ):
+        # A gerund doing something ("seeing relationships ..."), not an adjective ("enduring
+        # state of mind", which is a noun phrase).
+        sentence, shape = f"{lead} {verb} {body}", "gloss: gerund"
+        if quoted:
+            sentence = f'The term "{name}" refers to {body}'
+    elif first.endswith("ed") and second in ("in", "by", "to", "on", "as", "with", "from"):
+        if quoted:
+            return None
+        sentence, shape = f"{lead} {verb} {body}", "gloss: participle"
+    elif _ADJECTIVE.search(first) and second in ("for", "to", "in", "of", "with"):
+        if quoted:
+            return None
+        sentence, shape = f"{lead} {verb} {body}", "gloss: adjective"
+    elif _FINITE.search(" ".join(_HEAD_END.split(body, maxsplit=1)[0].split()[:6])) and (
+        len(words) > 3
+    ):
+        # A clause states what happens: "conclusions are drawn from observations".
+        if quoted:
+            return None
+        intro = "According to" if law else "In"
+        sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
+    else:
+        head = _gloss_head(body)
+        if not head or head in _VERBS:
+            return None
+        head_plural = head.endswith("s") and not re.search(
+            r"(?:ss|us|is|ics|ous|series|species|means|news|lens|bias|status)$", head
+        )
+        if head_plural != plural:
+            return None  # "A neuron is cells ...": the book's gloss does not fit a sentence
+        if plural:
+            phrase = body
+        elif (
+            first in _ORDINAL
+            or _ABSTRACT.search(head)
+            and re.search(rf"\b{re.escape(head)} of\b", body)
+        ):
+            phrase = f"the {body}"
+        elif head in _MASS or _MASS_SUFFIX.search(head):
+            phrase = body
+        else:
+            phrase = f"{'an' if _vowel_sound(first) else 'a'} {body}"
+        sentence = f'The term "{name}" refers to {phrase}' if quoted else f"{lead} {verb} {phrase}"
+        shape = "gloss: noun phrase"
+    out = [_sentence_end(sentence)]
+    for part in parts[1:]:
+        before_relative = re.split(r"\b(?:that|which|who|whom|whose)\b", part)[0]
+        if (
+            part[:1].islower()
+            and _PART_VERB.search(before_relative)
+            and not part.startswith(
+                ("characterized", "analogous", "also", "serves", "contains", "involved", "e.g.")
+            )
+            and re.match(r"^(?:from|in|during|at|after|before|the|a|an|[a-z]+ and)\b", part)
+        ):
+            out.append(_sentence_end(part))
+    return " ".join(out), shape
+
+
+_VERBS = word_set(
+    "has have is are occurs occur involves involve refers means describes includes consists "
+    "happens takes makes uses results can may must will does do shows secretes compares "
+    "contains produces causes helps leads states suggests proposes predicts explains examines "
+    "studies focuses reflects represents requires provides regulates controls connects affects "
+    "influences determines indicates assesses argues asserts holds allows"
+)
+_OBJECT_START = word_set(
+    "that how what whether multiple several many all both various certain specific different "
+    "new their its his her our"
+)
+_NOUN_FOLLOW = word_set(
+    "that which who whom whose in of from with for to on at by about between across during as "
+    "and or than"
+)
+_NOT_GERUND = word_set("something nothing anything everything thing string spring")
+
+
+_MASS_LIKE = re.compile(
+    r"(?:ing|ness|ism|ity|ology|ics|ion|ment|ance|ence|hood|ship|ure|acy|ncy|ry|py|thy|sy|gy|"
+    r"th|sis|ia)$"
+)
+# A single-word term that is an adjective ("empirical"); "-al", "-ive", "-ic" words are as
+# often nouns ("rehearsal", "motive", "heuristic") and are left alone.
+_ADJ_TERM = re.compile(r"(?:ous|ful|ical|able|ible)$")
+_ADJECTIVE = re.compile(r"(?:al|ive|ous|ful|ic|able|ible|ed|ant|ent)$")
+
+
+def bare_reads(term: str) -> bool:
+    """Can the term stand without an article ("Learning is ...", "Psychotherapy is ...")?
+    A mass noun, a plural or a name can; "Prototype is ..." cannot."""
+    words = re.sub(r"\s*\([^)]*\)", "", term).split()
+    if not words:
+        return False
+    last = words[-1].casefold()
+    if term[:1].isupper() and (len(words) > 1 and words[1][:1].isupper() or term.isupper()):
+        return True  # a name: "Thematic Apperception Test", "DSM"
+    return last in _MASS or bool(_MASS_LIKE.search(last)) or _plural(term)
+
+
+def _vowel_sound(word: str) -> bool:
+    if re.match(r"^[A-Z](?:-|$)", word):
+        return word[0] in "AEFHILMNORSX"  # "an X-shaped", "an S-curve"
+    low = word.casefold()
+    if re.match(r"(?:uni|use|usu|uti|eu|one|u[bcfgklmpqrstvz][aeiou])", low):
+        return False
+    if re.match(r"(?:hour|honest|heir)", low):
+        return True
+    return low[:1] in "aeiou"
 
 
 def _sentence_end(text: str) -> str:
@@ -390,7 +637,10 @@ class TermStyle:
     def display(self, term: str) -> str:
         if term not in self._display:
             shown = term
-            if len(term) > 1 and term[0].isupper() and term[1].islower():
+            first = term.split()[0]
+            if first.endswith(("’s", "'s")) or any(w[:1].isupper() for w in term.split()[1:]):
+                pass  # "Meissner’s corpuscle", "Strange Situation": a name's capital stays
+            elif len(term) > 1 and term[0].isupper() and term[1].islower():
                 # Capitalised mid-sentence somewhere ("the Strange Situation"): a name; keep it.
                 named = any(
                     self.text.startswith(term, i)
@@ -437,5 +687,7 @@ def definition_row(d: Definition, style: TermStyle, source: str) -> dict[str, st
     with_article = f"{article} {bare}" if article and not d.plural else bare
     templates = _GLOSSARY if d.glossary else _DEFINE_PLURAL if d.plural else _DEFINE
     template = pick(d.term, templates)
+    if template == "What is {t}?" and not article and not bare_reads(bare):
+        template = _DEFINE[2]  # "What is prototype?": quote the term instead
     output = " ".join(_sentence_end(s) for s in d.sentences)
     return make_row(template.format(t=with_article, bare=bare), "", output, "definition", source)

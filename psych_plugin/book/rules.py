@@ -14,9 +14,11 @@ showed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from ..dataset.rows import normalise
+from .critic import Candidate, Rejection
 from .definitions import (
     Definition,
     TermStyle,
@@ -29,7 +31,7 @@ from .definitions import (
 )
 from .reading import Chunk
 from .rows import make_row
-from .text import clean_markdown, pick, split_sentences
+from .text import clean_markdown, pick, split_sentences, word_set
 
 _COMPARE = (
     "What is the difference between {a} and {b}?",
@@ -149,34 +151,188 @@ def comparison_rows(
     return rows
 
 
-def report_task(paragraph: str, source: str, min_chars: int) -> dict[str, str] | None:
-    """A study or a case the paragraph reports -> "what was done / what was found", answered
-    with the paragraph's own method and finding sentences (the paragraph is the input)."""
+_CITED = re.compile(
+    # "Garcia and Koelling (1966)", "Hoogendoorn, Oosterbeek, & van Praag (2013)"
+    r"(?P<who>(?:[A-Z][\w’'-]+|(?<=[ ,&])(?:van|de|von|der))(?:(?:,? (?:&|and) |, | )"
+    r"(?:[A-Z][\w’'-]+|van|de|von|der))*(?: et al\.)?) \((?P<year>(?:1[89]|20)\d\d)[a-z]?\)"
+    # "(Amsterdam, 1972)", "(Ross, Amabile, & Steinmetz, 1977)"
+    r"|\((?P<who2>[A-Z][\w’'-]+(?:(?:,? (?:&|and) |, | )(?:[A-Z][\w’'-]+|van|de|von|der))*"
+    r"(?: et al\.)?),? (?P<year2>(?:1[89]|20)\d\d)[a-z]?[;)]"
+)
+_STUDY_WORD = re.compile(r"\b(?:stud(?:y|ies)|experiments?|researchers|participants|subjects)\b")
+_STUDY_ASK = (
+    "Describe the study by {who} ({year}): what was done, and what was found?",
+    "What did {who} ({year}) do in their study, and what did they find?",
+    "Summarize the study by {who} ({year}): its method and its findings.",
+)
+_CASE_ASK = (
+    "What happened in the case of {name}, and what did it show?",
+    "Describe the case of {name} and what it revealed.",
+)
+# A finding reported by the study's own people: "they found", "the results showed".
+_REPORTED = re.compile(
+    r"\b(?:[Tt]hey|[Rr]esearchers|[Tt]he researchers|[Tt]he (?:results|findings|study|experiment|"
+    r"experimenters|investigators)|(?:his|her|their) (?:results|findings|study|experiment)|"
+    r"[Hh]e|[Ss]he|[A-Z][a-z]+(?: and [A-Z][a-z]+| et al\.)?(?: \(\d{4}\))?) (?:also |later )?"
+    r"(?:found|showed that|demonstrated|discovered|revealed|concluded|reported|observed|noted)\b"
+)
+_CASE_NAME = re.compile(r"\b[Tt]he case of (?P<name>[A-Z][\w.’'-]*(?: [A-Z][\w.’'-]*){0,2})")
+_NOT_WHO = word_set(
+    "The In This That These Those They He She It We You A An One For When After Before During "
+    "According Although Some Many Most Research Studies Study Researchers Figure Table"
+)
+
+
+def _who(m: re.Match[str]) -> tuple[str, str] | None:
+    who = m.group("who") or m.group("who2") or ""
+    year = m.group("year") or m.group("year2") or ""
+    names = [n.strip(" &") for n in re.split(r",\s*|\s+(?:and|&)\s+", who.replace(" et al.", ""))]
+    names = [n for n in names if n]
+    # "In his studies with dogs, Pavlov" is not a name list: keep the trailing capitalised run.
+    if names and len(names[0].split()) > 2:
+        return None
+    if not names or names[0].split()[0] in _NOT_WHO:
+        return None
+    if " et al." in who or len(names) > 2:
+        return f"{names[0].split()[-1]} et al.", year
+    if len(names) == 2:
+        return f"{names[0].split()[-1]} and {names[1].split()[-1]}", year
+    return names[0], year
+
+
+def study_rows(paragraph: str, source: str, min_chars: int = 200) -> list[dict[str, str]]:
+    """A study the paragraph reports, named by who ran it and when: "Describe the study by
+    Garcia and Koelling (1966) ..." answered with the book's stretch from the sentence naming
+    them to the first finding, which must include what was done. The instruction names the
+    study, so the row needs no input (an answer copied out of its own input teaches copying).
+    A named case ("the case of Phineas Gage") the same way, up to what it showed."""
     text = clean_markdown(paragraph)
+    if len(text) < min_chars:
+        return []
     sentences = split_sentences(text)
-    if len(text) < min_chars or len(sentences) < 3 or _STORY.search(text):
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for i, sentence in enumerate(sentences):
+        m = _CITED.search(sentence)
+        case = _CASE_NAME.search(sentence)
+        if case and _CASE_CUE.search(text) is None and "case" not in sentence.casefold():
+            case = None
+        if m is None and case is None:
+            continue
+        found = _CASE_FOUND if case and m is None else _REPORTED
+        window = 5 if case and m is None else 3  # a case is told at more length than a study
+        end = next(
+            (k for k in range(i, min(i + window, len(sentences))) if found.search(sentences[k])),
+            None,
+        )
+        if end is None:
+            continue
+        stretch = sentences[i : end + 1]
+        if m is not None and not (
+            (_DID.search(sentence) or _STUDY_WORD.search(sentence))
+            and any(_DID.search(s) for s in stretch)
+            and len(stretch) <= 3
+        ):
+            continue  # a finding cited, or someone else's story around the citation
+        chosen = [tidy(s) for s in stretch]
+        if not readable(chosen) or _STORY.search(" ".join(chosen)) or len(" ".join(chosen)) > 900:
+            continue
+        if m is not None:
+            named = _who(m)
+            if named is None or named in seen:
+                continue
+            seen.add(named)
+            ask = pick(" ".join(named), _STUDY_ASK).format(who=named[0], year=named[1])
+            category = "experiment"
+        else:
+            assert case is not None
+            name = case.group("name")
+            if name in seen:
+                continue
+            seen.add(name)
+            ask = pick(name, _CASE_ASK).format(name=name)
+            category = "case_study"
+        rows.append(make_row(ask, "", " ".join(chosen), category, source))
+    return rows
+
+
+def _term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
+    alts = sorted({t for t in terms if len(t) > 3}, key=len, reverse=True)
+    if not alts:
         return None
-    is_case = bool(_CASE_CUE.search(text) and _CASE_FOUND.search(text))
-    if not is_case and not (_WHO.search(text) and _DID.search(text) and _FOUND.search(text)):
-        return None
-    found = _CASE_FOUND if is_case else _FOUND
-    start = next((i for i, s in enumerate(sentences) if _DID.search(s)), None)
-    if start is None:
-        return None
-    # The first finding after the procedure: later sentences drift into implications.
-    end = next((i for i in range(start, len(sentences)) if found.search(sentences[i])), None)
-    if end is None:
-        return None
-    while start > 0 and not readable([sentences[start]]):
-        start -= 1  # "He then ..." needs the sentence naming him
-    # One contiguous stretch, from who/what was done to what was found: picking sentences
-    # here and there reads as a list of unrelated facts.
-    chosen = [tidy(s) for s in sentences[start : end + 1]]
-    if not 2 <= len(chosen) <= 5 or not readable(chosen):
-        return None
-    category = "case_study" if is_case else "experiment"
-    instruction = pick(text, _CASE if is_case else _STUDY)
-    return make_row(instruction, text, " ".join(chosen), category, source)
+    body = "|".join(re.escape(t) + r"(?:e?s)?" for t in alts)
+    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE)
+
+
+_PATTERNS: dict[tuple[str, ...], re.Pattern[str] | None] = {}
+_DET = r"(?:(?:the|a|an)\s+)?"
+_SIDE = r"(?P<{0}>[^,;:]{{3,80}}?)"
+# The two sides of a contrast, each a term right where the sentence puts it:
+#   "Unlike A, B ...", "Whereas A ..., B ...", "A ..., whereas B ...", "In contrast to A, B ..."
+_VERB_AFTER = r"\s+(?:[a-z]+s|are|were|have|can|may|do|did|tend|occur|involve|require)\b"
+_CONTRAST_SHAPES = (
+    re.compile(
+        rf"^(?:Unlike|In contrast to|Compared (?:to|with)) {_DET}{_SIDE.format('a')}, "
+        rf"{_DET}{_SIDE.format('b')}{_VERB_AFTER}"
+    ),
+    re.compile(
+        rf"^(?:Whereas|While) {_DET}{_SIDE.format('a')}{_VERB_AFTER}[^,]*, {_DET}"
+        rf"{_SIDE.format('b')}{_VERB_AFTER}"
+    ),
+    re.compile(
+        rf"^{_DET}{_SIDE.format('a')}{_VERB_AFTER}[^;]*?,? whereas {_DET}"
+        rf"{_SIDE.format('b')}{_VERB_AFTER}"
+    ),
+)
+
+
+def _exact_term(side: str, pattern: re.Pattern[str]) -> str | None:
+    """The side of a contrast when it is one of the book's terms and nothing more (not
+    "language disability", where "language" only modifies)."""
+    side = re.sub(
+        r"^(?:children|people|those|someone|a person) (?:in|with) (?:the |a |an )?",
+        "",
+        side.strip(),
+    )
+    m = pattern.fullmatch(side)
+    return m.group(0) if m else None
+
+
+def contrast_rows(
+    paragraph: str, known: Sequence[str], style: TermStyle, source: str
+) -> list[dict[str, str]]:
+    """A sentence that sets two of the book's defined terms against each other ("Positive
+    reinforcement adds ..., whereas negative reinforcement removes ...") -> "How does X differ
+    from Y?", answered with that sentence. Each term must be one side of the contrast, exactly
+    where the sentence's shape puts it; anything looser pairs terms that merely co-occur."""
+    key = tuple(known)
+    if key not in _PATTERNS:
+        _PATTERNS[key] = _term_pattern(known)
+    pattern = _PATTERNS[key]
+    if pattern is None:
+        return []
+    rows = []
+    for sentence in split_sentences(clean_markdown(paragraph)):
+        if not 50 <= len(sentence) <= 400:
+            continue
+        for shape in _CONTRAST_SHAPES:
+            m = shape.match(sentence)
+            if m is None:
+                continue
+            a, b = _exact_term(m.group("a"), pattern), _exact_term(m.group("b"), pattern)
+            if a is None or b is None or term_key(a) == term_key(b):
+                continue
+            text = tidy(sentence)
+            if not readable([text]) or _STORY.search(text):
+                continue
+            names = []
+            for side in (a, b):
+                term = next((t for t in known if term_key(t) == term_key(side)), side)
+                names.append(style.display(term))
+            ask = pick(term_key(a) + term_key(b), _COMPARE).format(a=names[0], b=names[1])
+            rows.append(make_row(ask, "", text, "comparison", source))
+            break
+    return rows
 
 
 # "Bandura described specific steps in the process of modeling ...: attention, retention,
@@ -187,9 +343,11 @@ _STEPS = re.compile(
 )
 # "Jean Piaget's theory proposes that ..." -> theory.
 _CLAIM = re.compile(
-    r"^(?P<who>(?:[A-Z][\w-]+\s+){0,2}[A-Z][\w-]+(?:'s|’s)\s+(?:[a-z-]+\s+){0,3}"
-    r"(?:theory|model|hypothesis))\s+(?P<verb>proposes|suggests|states|holds|argues|predicts|"
-    r"posits|claims)\s+that\b"
+    r"^(?:In simple terms, )?(?P<who>(?:(?:The|the)\s+)?"
+    r"(?:(?:[A-Z][\w-]+\s+){0,2}[A-Z][\w-]+(?:'s|’s)\s+)?"
+    r"(?:[\w-]+\s+){0,4}?(?:theory|model|hypothesis)(?:\s+of\s+[\w-]+(?:\s+[\w-]+){0,2}?)?)"
+    r"\s+(?P<verb>proposes|suggests|states|holds|argues|predicts|posits|claims|asserts|"
+    r"maintains)\s+that\b"
 )
 _CLAIM_ASK = {
     "proposes": "propose",
@@ -200,7 +358,12 @@ _CLAIM_ASK = {
     "predicts": "predict",
     "posits": "posit",
     "claims": "claim",
+    "asserts": "assert",
+    "maintains": "maintain",
 }
+_VAGUE_THEORY = re.compile(
+    r"^(?:the\s+)?(?:theory|model|hypothesis|this|that|another|one|a)\b", re.I
+)
 _DEICTIC = re.compile(r"^(?:this|that|these|those|it)\b", re.IGNORECASE)
 
 
@@ -217,50 +380,215 @@ def claim_rows(paragraph: str, source: str) -> list[dict[str, str]]:
             kind = steps.group(0).split()[0]
             prep = steps.group(0).split()[1]
             instruction = f"What are the {kind} {prep} {steps.group('what')}?"
+            whose = re.match(r"^According to ([A-Z][\w’'-]+(?: [A-Z][\w’'-]+)?),", sentence)
+            if whose:  # "the stages of development" are Freud's: say so
+                instruction = (
+                    f"According to {whose.group(1)}, {instruction[0].lower()}{instruction[1:]}"
+                )
             rows.append(make_row(instruction, "", sentence, "how_to", source))
             continue
         claim = _CLAIM.match(sentence)
-        if claim:
+        if claim and not _VAGUE_THEORY.match(claim.group("who")):
             ask = _CLAIM_ASK[claim.group("verb")]
-            question = f"What does {claim.group('who')} {ask}?"
+            who = claim.group("who")
+            who = who[0].lower() + who[1:] if who.startswith("The ") else who
+            question = f"What does {who} {ask}?"
             rows.append(make_row(question, "", sentence, "theory", source))
     return rows
 
 
-def rule_rows(
-    chunk: Chunk, book: str, style: TermStyle, min_paragraph: int = 200
-) -> list[dict[str, str]]:
-    """Rows the rules find in one chunk, in reading order."""
-    source = chunk.source(book)
-    rows: list[dict[str, str]] = []
-    seen: set[str] = set()
-    found: list[tuple[Definition, str | None]] = []
+# ---------------------------------------------------------------------------- the whole chunk
 
-    def add_definitions(defs: Iterable[Definition], paragraph: str | None) -> None:
+# A definition of a theory or a model teaches what it proposes: category theory.
+_THEORY_TERM = re.compile(r"\b(?:theory|theories|model|hypothesis|law|principle)\b", re.I)
+_THEORY_ASK = ("What does {t} propose?", "Explain {t}.", "Describe {t}.")
+_LAW_ASK = ("What does {t} state?", "Explain {t}.")
+# How a definition was found, best first: the book's own sentence about the term beats the
+# glossary's gloss made into a sentence, which beats a sentence rewritten from the running text.
+_RANK = {"text": 0, "glossary": 1, "sentence": 2, "named": 3, "rewritten": 4, "sentence-weak": 5}
+
+
+def term_key(term: str) -> str:
+    """One key for a term however it is written: case, an abbreviation in parentheses, a
+    plural ("reflexes" / "reflex")."""
+    key = normalise(re.sub(r"\s*\([^)]*\)", "", term))
+    words = key.split()
+    if not words:
+        return key
+    last = words[-1]
+    if last.endswith("ies") and len(last) > 4:
+        last = last[:-3] + "y"
+    elif re.search(r"(?:x|ch|sh|ss)es$", last):
+        last = last[:-2]
+    elif last.endswith("s") and not re.search(r"(?:ss|us|is|ics)$", last):
+        last = last[:-1]
+    return " ".join([*words[:-1], last])
+
+
+@dataclass(frozen=True)
+class Found:
+    """A definition found in a chunk, with the text it came from."""
+
+    definition: Definition
+    passage: str
+    order: int  # its place among the chunk's definitions
+
+
+def chunk_definitions(chunk: Chunk, style: TermStyle | None = None) -> list[Found]:
+    """Every definition in the chunk, in reading order (several per term possible)."""
+    out: list[Found] = []
+
+    said: set[tuple[str, str]] = set()
+
+    def add(defs: Iterable[Definition], passage: str) -> None:
         for d in defs:
-            key = normalise(d.term)
-            if key not in seen:  # one definition per term per chunk: the first one
-                seen.add(key)
-                rows.append(definition_row(d, style, source))
-                found.append((d, paragraph))
+            key = (term_key(d.term), d.sentences[0])
+            if key not in said:  # the same sentence found twice (bold and "X is a ...")
+                said.add(key)
+                out.append(Found(d, passage, len(out)))
 
     for block in chunk.blocks:
         if chunk.glossary or block.kind == "list":
             for line in block.lines:
-                entry = (
-                    glossary_entry(line, style)
-                    if chunk.glossary or line.startswith(("**", "__"))
-                    else None
-                )
-                add_definitions([entry] if entry else bold_definitions(line), None)
+                glossy = chunk.glossary or line.startswith(("**", "__"))
+                entry = glossary_entry(line, style) if glossy else None
+                if entry is not None:
+                    add([entry], clean_markdown(line))
+                elif not glossy:
+                    add(bold_definitions(line), clean_markdown(line))
             continue
         plain = clean_markdown(block.text)
-        add_definitions(bold_definitions(block.text), plain)
-        add_definitions(sentence_definitions(block.text), plain)
-        task = report_task(block.text, source, min_paragraph)
-        if task is not None:
-            rows.append(task)
-        rows.extend(claim_rows(block.text, source))
+        add(bold_definitions(block.text), plain)
+        add(
+            sentence_definitions(block.text),
+            plain,
+        )
+    return out
+
+
+def choose_definitions(found: Iterable[tuple[int, Found]]) -> dict[str, tuple[int, int]]:
+    """term key -> (chunk index, order) of the one definition kept for it, book-wide: the best
+    kind (see _RANK), then the first in the book."""
+    best: dict[str, tuple[tuple[int, int, int], tuple[int, int]]] = {}
+    found = list(found)
+    # "X is a ..." in plain text is a definition only when the book marks X as a term (bold
+    # or glossary) somewhere; otherwise it is often a remark ("Heart disease is one ...").
+    marked = {
+        term_key(f.definition.term)
+        for _, f in found
+        if f.definition.how not in ("sentence", "sentence-weak")
+    }
+    for index, f in found:
+        key = term_key(f.definition.term)
+        if f.definition.how == "sentence-weak" and marked and key not in marked:
+            continue
+        rank = (_RANK.get(f.definition.how, 9), index, f.order)
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, (index, f.order))
+    return {k: where for k, (_, where) in best.items()}
+
+
+def _definition_candidate(
+    d: Definition, style: TermStyle, source: str, section: str, passage: str
+) -> Candidate:
+    row = definition_row(d, style, source)
+    head = _THEORY_TERM.search(d.term)
+    if head and not d.plural and len(d.term.split()) > 1:
+        # "What does drive theory propose?": a theory's definition says what it proposes.
+        bare = style.display(d.term)
+        article = style.article(d.term)
+        named = f"{article} {bare}" if article else bare
+        if not article and not re.search(r"(?:’s|'s)\b", bare) and not _THEORY_TERM.match(bare):
+            theory_word = head.group(0).lower() in ("theory", "theories")
+            needs_the = " of " in bare or bare[:1].isupper() or not theory_word
+            named = f"the {bare}" if needs_the else bare
+        asks = _LAW_ASK if head.group(0).lower() in ("law", "principle") else _THEORY_ASK
+        row = make_row(pick(d.term, asks).format(t=named), "", row["output"], "theory", source)
+    notes = (d.shape,) if d.shape else ()
+    if d.how == "rewritten":
+        notes = (*notes, "rewritten: the book glosses the term mid-sentence")
+    return Candidate(row, section, passage, notes, term=d.term)
+
+
+@dataclass
+class ChunkRows:
+    candidates: list[Candidate]
+    rejected: list[Rejection]
+
+
+def rule_rows(
+    chunk: Chunk,
+    book: str,
+    style: TermStyle,
+    min_paragraph: int = 200,
+    chosen: dict[str, tuple[int, int]] | None = None,
+    known: Sequence[str] = (),
+) -> ChunkRows:
+    """The rows the rules find in one chunk, in reading order. `chosen`: the definition kept
+    for each term book-wide (choose_definitions); without it, the first per chunk. `known`:
+    the book's defined terms, for the comparisons its sentences draw."""
+    source = chunk.source(book)
+    section = " > ".join(t for t in (chunk.chapter, chunk.section) if t)
+    out = ChunkRows([], [])
+    found = chunk_definitions(chunk, style)
+    seen: set[str] = set()
+    kept: list[tuple[Definition, str | None]] = []
+    by_passage: dict[str, list[Candidate]] = {}
+    for f in found:
+        key = term_key(f.definition.term)
+        c = _definition_candidate(f.definition, style, source, section, f.passage)
+        # Without a plan (one chunk alone), the chunk's first definition of each term.
+        keep = chosen.get(key) == (chunk.index, f.order) if chosen is not None else key not in seen
+        seen.add(key)
+        if not keep:
+            why = "term defined better elsewhere"
+            if chosen is not None and key not in chosen:
+                why = "not a term the book marks"  # plain "X is a ...", X never bold/glossary
+            out.rejected.append(Rejection(why, c, f.definition.term))
+            continue
+        by_passage.setdefault(f.passage, []).append(c)
+        kept.append((f.definition, None if chunk.glossary or f.definition.glossary else f.passage))
+    emitted: set[str] = set()
+    for block in chunk.blocks:
+        plain = clean_markdown(block.text) if block.kind == "prose" else ""
+        passages = [plain] if plain else [clean_markdown(ln) for ln in block.lines]
+        for p in passages:
+            if p in by_passage and p not in emitted:
+                emitted.add(p)
+                out.candidates.extend(by_passage[p])
+        if block.kind != "prose" or chunk.glossary:
+            continue
+        for row in study_rows(block.text, source, min_paragraph):
+            out.candidates.append(Candidate(row, section, plain))
+        for row in claim_rows(block.text, source):
+            out.candidates.append(Candidate(row, section, plain))
+        for row in contrast_rows(block.text, known, style, source):
+            out.candidates.append(Candidate(row, section, plain))
     if not chunk.glossary:
-        rows.extend(comparison_rows(found, style, source))
-    return rows
+        paragraphs = {d.term: p for d, p in kept}
+        for row in comparison_rows(kept, style, source):
+            names = [d for d, _ in kept if style.display(d.term) in row["instruction"]]
+            passage = " ".join(dict.fromkeys(paragraphs[d.term] or "" for d in names))
+            out.candidates.append(Candidate(row, section, passage or chunk.text))
+    return out
+
+
+@dataclass(frozen=True)
+class BookPlan:
+    """What the rules need to know about the whole book before any chunk: the one definition
+    kept per term, and the defined terms (for the comparisons its sentences draw)."""
+
+    chosen: dict[str, tuple[int, int]]
+    known: tuple[str, ...]
+
+
+def plan_book(chunks: Sequence[Chunk], style: TermStyle) -> BookPlan:
+    found = [(c.index, f) for c in chunks for f in chunk_definitions(c, style)]
+    chosen = choose_definitions(found)
+    terms: dict[str, str] = {}
+    for _, f in found:
+        terms.setdefault(
+            term_key(f.definition.term), re.sub(r"\s*\([^)]*\)", "", f.definition.term)
+        )
+    known = tuple(t for k, t in sorted(terms.items()) if k in chosen)
+    return BookPlan(chosen, known)

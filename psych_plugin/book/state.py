@@ -1,6 +1,8 @@
-"""Resumable progress: two sidecars next to OUT. OUT.partial holds the rows so far (appended
-and fsynced after each chunk); OUT.state.json holds the chunks done, the partial file's
-committed length and the book's sha256. A killed run resumes from them."""
+"""Resumable progress: two sidecars next to OUT. OUT.partial holds the rows so far, each with
+where it came from (appended and fsynced after each chunk); OUT.state.json holds the chunks
+done, the partial file's committed length and the book's sha256. A killed run resumes from
+them. A finished build leaves one sidecar: OUT.sources.jsonl, each row's section, passage and
+the critic's notes, line for line (what `psych review` shows beside a row)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import orjson
 from ..atomic import write_text_atomic
 from ..problems import UsageError
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: partial records carry the row's source passage
 
 
 @dataclass
@@ -36,6 +38,11 @@ class Sidecars:
     @property
     def state(self) -> Path:
         return self.out.with_name(self.out.name + ".state.json")
+
+    @property
+    def sources(self) -> Path:
+        """Written with OUT, not removed: {"line", "section", "passage", "notes"} per row."""
+        return self.out.with_name(self.out.name + ".sources.jsonl")
 
     @property
     def partial(self) -> Path:
@@ -75,8 +82,9 @@ def load_state(cars: Sidecars, sha: str, settings: dict[str, Any]) -> BuildState
     return state
 
 
-def committed_rows(cars: Sidecars, state: BuildState) -> list[dict[str, str]]:
-    """Rows of the finished chunks; a torn tail (killed mid-append) is cut off first."""
+def committed_records(cars: Sidecars, state: BuildState) -> list[dict[str, Any]]:
+    """Records ({"row", "section", "passage", "notes"}) of the finished chunks; a torn tail
+    (killed mid-append) is cut off first."""
     if not cars.partial.exists():
         return []
     os.truncate(cars.partial, state.partial_bytes)
@@ -84,9 +92,9 @@ def committed_rows(cars: Sidecars, state: BuildState) -> list[dict[str, str]]:
         return [orjson.loads(line) for line in f if line.strip()]
 
 
-def append_rows(path: Path, rows: list[dict[str, str]]) -> int:
+def append_records(path: Path, records: list[dict[str, Any]]) -> int:
     """Append and fsync; returns the bytes written."""
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
     with open(path, "ab") as f:
         f.write(data)
         f.flush()

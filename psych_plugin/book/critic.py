@@ -1,0 +1,297 @@
+"""The row critic: every row, from the rules or from an LLM, is read before anything is written,
+and a row that fails a check is dropped with its reason (counted in the summary, listed by
+--explain-rejections). The checks are the ways a row built from a textbook goes wrong:
+
+  dangling reference   "as shown in Figure 3", "this chapter", "the following": not in the row
+  story-bound opening  "If so, you've ...", "As you learned earlier ...", "Imagine ..."
+  not self-contained   an answer opening with "It", "This", "They", or asking a question
+  off-topic answer     the answer does not speak of what the instruction asks about
+  article agreement    "is an allows ...", "a meanings that ...", "an stimulus"
+  number agreement     "Bias are ...", "Reflexes is ..."
+  name as term         "What is Albert Bandura?": a person is not a term
+  advice as term       "What does 'use spaced study sessions' mean?": a heading, not a term
+  echoes its input     an answer that copies its input back (a model learns to copy)
+  too short / too long
+
+LLM rows also pass `grounding`: what they ask about and every number they state must be in the
+passage they were made from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from ..dataset.rows import normalise
+from .text import word_set
+
+Row = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A row with where it came from: what `psych review` shows beside it."""
+
+    row: Row
+    section: str  # "Chapter > Section": the heading path
+    passage: str  # the book text the row was made from
+    notes: tuple[str, ...] = ()  # how the row was made, when not verbatim ("gloss rewritten")
+    term: str = ""  # the term a definition defines (one definition per term, book-wide)
+    llm: bool = False
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    candidate: Candidate
+    detail: str = ""
+
+
+_DANGLING = re.compile(
+    r"\b(?:figure|fig\.|table|chapter|section)\s+\d|"
+    r"\b(?:this|the previous|the next|the following|the preceding|that|these|the above) "
+    r"(?:chapter|section|figure|table|example|list|video|photo|image|graph|chart|box|feature|"
+    r"passage|text|excerpt|module|unit|activity|exercise|discussion)s?\b|"
+    r"\bthe following\b|\bas (?:described|discussed|shown|mentioned|noted|seen|explained|"
+    r"illustrated|learned|outlined|defined) (?:in|above|below|earlier|previously|before|later)\b|"
+    r"\b(?:earlier|later) in (?:this|the) (?:chapter|section|book|text)\b|"
+    r"\bin the (?:text|passage|excerpt)\b|\b(?:see|read) (?:above|below)\b|"
+    r"\b(?:shown|pictured|listed|illustrated|described) (?:above|below|here)\b|"
+    r"\b(?:of|like) this (?:kind|sort|type)\b|\bin (?:this|the next|a later) chapter\b|"
+    r"\bwe(?:'ll| will) (?:discuss|learn|see|explore)\b|\bone such\b",
+    re.IGNORECASE,
+)
+_STORY_OPENING = re.compile(
+    r"^(?:if so|as you|as we|you|your|imagine|think (?:about|back)|let(?:'|’)s|suppose|have you|"
+    r"did you|do you|what if|in this (?:chapter|section)|so far|for example|for instance)\b|"
+    # Words that are also terms ("Recall is ..."): story-bound only as an imperative.
+    r"^(?:recall|remember|consider|picture|now|here|again)\b(?!\s+(?:is|are|refers?|was)\b)",
+    re.IGNORECASE,
+)
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|you(?:'|’)(?:ve|re|ll|d))\b", re.I)
+_PRONOUN_OPENING = re.compile(
+    r"^(?:it|this|these|that|those|they|them|he|she|his|her|their|its|such|both|the latter|"
+    r"the former|another|the other|in (?:this|that|these) (?:case|study|experiment)s?)\b",
+    re.IGNORECASE,
+)
+# A verb in the third person singular never follows an article: "is an allows".
+_VERBS_3SG = word_set(
+    "allows occurs involves refers describes includes consists makes takes secretes compares "
+    "contains results measures produces causes helps leads shows states suggests proposes "
+    "predicts explains examines studies focuses reflects represents requires provides regulates "
+    "controls connects affects influences determines indicates assesses argues asserts holds "
+    "becomes remains seems appears tends"
+)
+_NOT_PLURAL = re.compile(
+    r"(?:ss|us|is|ics|ous|series|species|means|news|lens|bias|gas|atlas|chaos|corpus|canvas|"
+    r"physics|ethics|aids|status|apparatus|diabetes|herpes|mumps|measles|gps|dsm|ies|ves)$",
+    re.IGNORECASE,
+)
+_ARTICLE_NOUN = re.compile(r"\b(?P<art>[Aa]n?) (?P<word>[A-Za-z][\w’'-]*)(?P<after>[ ,.;:]\S*)?")
+_PERSON_NOUN = re.compile(
+    r"\b(?:was|is) (?:a|an|the) (?:[\w-]+ ){0,3}(?:psychologist|researcher|physician|"
+    r"philosopher|scientist|neurologist|psychiatrist|theorist|scholar|physiologist|"
+    r"psychoanalyst|neuroscientist|professor|student|patient|man|woman|boy|girl)\b"
+)
+_ADVICE = word_set(
+    "use get make take avoid try keep find be do ask practice practise study think write read "
+    "set plan give stop sleep eat exercise seek talk learn remember focus create build organize "
+    "organise pay spend limit reduce increase join review test space apply choose stay let go "
+    "don't"
+)
+_STOP = word_set(
+    "what is are was were the a an of in on to for and or by with from that which who whom how "
+    "why when where does do did describe explain define give compare contrast between difference "
+    "differ term mean means meaning refer refers concept psychology study studies researchers "
+    "about their they it its this these those one short sentence find found propose proposes "
+    "according show showed happened reveal case used more most than other some such also been "
+    "being into over under each while whereas would could should may might can will has have "
+    "had not no yes example examples"
+)
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
+
+
+def _an_is_right(word: str) -> bool | None:
+    """True when "an" goes before `word`, False when "a" does, None when unsure (an
+    abbreviation, a number)."""
+    if not word[:1].isalpha():
+        return None
+    if re.match(r"^[A-Z](?:-|$)", word):
+        return word[0] in "AEFHILMNORSX"  # "an X-shaped", "an S-curve"
+    low = word.casefold()
+    if word.isupper() and len(word) > 1:
+        return None  # "an fMRI", "a DSM": by sound, which a rule cannot tell
+    if re.match(r"(?:uni|use|usu|uti|ure|eu|ewe|one|once|u[bcfgklmpqrstvz][aeiou])", low):
+        return False  # "a unique", "a user", "a one-time"
+    if re.match(r"(?:hour|honest|honou?r|heir)", low):
+        return True
+    return low[0] in "aeiou"
+
+
+def agreement_problem(text: str) -> str:
+    """The first article or number error in a sentence the builder wrote, or ""."""
+    for m in _ARTICLE_NOUN.finditer(text):
+        art, word = m.group("art").lower(), m.group("word")
+        low = word.casefold()
+        if low in _VERBS_3SG:
+            return f'"{art} {word}": an article before a verb'
+        an = _an_is_right(word)
+        if an is not None and an != (art == "an"):
+            return f'"{art} {word}"'
+        after = (m.group("after") or "").strip()
+        if (
+            low.endswith("s")
+            and len(low) > 3
+            and not _NOT_PLURAL.search(low)
+            and (after[:1] in (",", ";", ".") or after.split(" ")[0] in _PLURAL_FOLLOW)
+        ):
+            return f'"{art} {word}": an article before a plural'
+    return ""
+
+
+_PLURAL_FOLLOW = word_set("that which who in of from with are were")
+
+
+def _subject_agreement(output: str, term: str) -> str:
+    """ "Bias are ..." / "Reflexes is ...": the term opening the answer and its verb."""
+    if not term:
+        return ""
+    m = re.match(
+        rf"^(?:(?:a|an|the) )?{re.escape(term)}(?: \([^)]*\))? (?P<verb>is|are)\b",
+        output,
+        re.IGNORECASE,
+    )
+    if not m:
+        return ""
+    last = term.split()[-1].casefold()
+    plural = last.endswith("s") and not _NOT_PLURAL.search(last)
+    if plural and m.group("verb") == "is" and not last.endswith("ics"):
+        return f'"{term} is": a plural with "is"'
+    if not plural and m.group("verb") == "are" and not re.search(r"\b(?:and|or)\b", term):
+        if last.endswith(("ia", "a")) and last not in ("a",):
+            return ""  # "phenomena", "criteria" are plural
+        return f'"{term} are": a singular with "are"'
+    return ""
+
+
+def _content_words(text: str) -> list[str]:
+    return [
+        w
+        for w in re.findall(r"[a-z][a-z’'-]{3,}", normalise(text))
+        if w not in _STOP and not w.endswith("’s")
+    ]
+
+
+def _stem(word: str) -> str:
+    return word[:5]
+
+
+def looks_like_name(term: str, output: str, book_text: str = "") -> bool:
+    """A person, not a concept: "Albert Bandura", "Ivan Pavlov" (Title Case words described as
+    a psychologist, or cited with a year in the book)."""
+    words = term.split()
+    if not 1 <= len(words) <= 3 or not all(w[:1].isupper() and w[1:2].islower() for w in words):
+        return False
+    if _PERSON_NOUN.search(output[:200]):
+        return True
+    cited = rf"\b{re.escape(term)}(?:’s|'s)? \((?:1[89]|20)\d\d"
+    return bool(book_text and re.search(cited, book_text))
+
+
+def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
+    """(reason, detail) for the first check `c` fails; None when it reads well."""
+    row = c.row
+    instruction, output, input_ = row["instruction"], row["output"], row["input"]
+    if len(output) < 25:
+        return "too short", output
+    if len(output) > 1500:
+        return "too long", f"{len(output)} characters"
+    m = _DANGLING.search(instruction) or _DANGLING.search(output)
+    if m:
+        return "dangling reference", m.group(0)
+    if _STORY_OPENING.match(output) or _SECOND_PERSON.search(output):
+        m2 = _STORY_OPENING.match(output) or _SECOND_PERSON.search(output)
+        return "story-bound", m2.group(0) if m2 else ""
+    if _PRONOUN_OPENING.match(output):
+        return "not self-contained", output.split()[0]
+    if "?" in output:
+        return "question in the answer", ""
+    if "?" in instruction.rstrip(" ?") or _SECOND_PERSON.search(instruction):
+        return "instruction not a single question", instruction
+    if c.term:
+        words = c.term.split()
+        if words[0].casefold().strip("'\"“") in _ADVICE and len(words) > 1:
+            return "advice as term", c.term
+        if looks_like_name(c.term, output, book_text):
+            return "name as term", c.term
+        if not _mentions(output, c.term):
+            return "off-topic answer", c.term
+        problem = _subject_agreement(output, c.term)
+        if problem:
+            return "number agreement", problem
+    problem = agreement_problem(output[:200])
+    if problem:
+        return "article agreement", problem
+    if input_:
+        ratio = SequenceMatcher(None, normalise(input_), normalise(output), autojunk=False)
+        if (
+            ratio.ratio() > 0.8
+            or normalise(output) in normalise(input_)
+            and (len(output) > 0.6 * len(input_))
+        ):
+            return "echoes its input", f"{ratio.ratio():.0%} alike"
+    return None
+
+
+def _mentions(output: str, term: str) -> bool:
+    """The answer names the term (or its head word, or its abbreviation): a definition of
+    something else is off-topic."""
+    out = normalise(output)
+    key = normalise(re.sub(r"\s*\([^)]*\)", "", term))
+    if key and key in out:
+        return True
+    words = [w for w in key.split() if len(w) > 3]
+    return bool(words) and all(_stem(w) in out for w in words)
+
+
+def grounding(c: Candidate) -> tuple[str, str] | None:
+    """An LLM row's claim to come from its passage: the words it asks about and every number
+    it states are in the passage. (reason, detail) when not."""
+    passage = normalise(c.passage)
+    stems = {_stem(w) for w in re.findall(r"[a-z][a-z’'-]{3,}", passage)}
+    asked = _content_words(c.row["instruction"])
+    missing = [w for w in asked if _stem(w) not in stems]
+    if asked and len(missing) * 2 > len(asked):
+        return "not grounded: asks about what the passage does not say", ", ".join(missing[:4])
+    said = _content_words(c.row["output"])
+    unsaid = [w for w in said if _stem(w) not in stems]
+    if said and len(unsaid) * 3 > len(said):
+        return "not grounded: the answer goes beyond the passage", ", ".join(unsaid[:4])
+    digits = {n.rstrip("%").replace(",", "") for n in _NUMBER.findall(c.passage)}
+    for n in _NUMBER.findall(f"{c.row['instruction']} {c.row['output']}"):
+        if n.rstrip("%").replace(",", "") not in digits:
+            return "not grounded: a number not in the passage", n
+    return None
+
+
+@dataclass
+class Critic:
+    """Reads every row once; remembers outputs, so the second of two identical answers to
+    different questions is dropped (a model learns nothing from the pair)."""
+
+    book_text: str = ""
+    outputs: set[str] = field(default_factory=set)
+
+    def verdict(self, c: Candidate) -> tuple[str, str] | None:
+        found = critique(c, self.book_text)
+        if found is None and c.llm:
+            found = grounding(c)
+        if found is None:
+            key = normalise(c.row["output"])
+            if key in self.outputs:
+                return "identical output", c.row["output"][:80]
+        return found
+
+    def accept(self, c: Candidate) -> None:
+        self.outputs.add(normalise(c.row["output"]))

@@ -1,0 +1,179 @@
+"""psych_plugin/book/critic.py: every row is read before it is written. Each check is shown
+failing on a row of the kind the issue reports (invented examples of the same shape), and
+passing on a good one."""
+
+from __future__ import annotations
+
+import pytest
+
+from psych_plugin.book.critic import (
+    Candidate,
+    Critic,
+    agreement_problem,
+    critique,
+    grounding,
+    looks_like_name,
+)
+from psych_plugin.book.rows import make_row
+
+
+def cand(q: str, a: str, *, term: str = "", input_: str = "", llm: bool = False, passage=""):
+    row = make_row(q, input_, a, "definition", "S")
+    return Candidate(row, "Ch > Sec", passage, term=term, llm=llm)
+
+
+GOOD = cand(
+    "What is semantic encoding?",
+    "Semantic encoding is the encoding of words and their meanings.",
+    term="semantic encoding",
+)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "reason"),
+    [
+        (cand("What is decay?", "Too short."), "too short"),
+        (cand("What is X?", "X is shown in Figure 3 as a curve that falls."), "dangling reference"),
+        (
+            cand("What is spacing?", "As you learned earlier in this chapter, spacing helps."),
+            "dangling reference",
+        ),
+        (cand("What is bias?", "If so, you've already met the idea of bias."), "story-bound"),
+        (cand("What is bias?", "Imagine a judge who always favours one side."), "story-bound"),
+        (
+            cand("What is a cue?", "It is a signal that something is about to happen."),
+            "not self-contained",
+        ),
+        (
+            cand("What is a cue?", "A cue is what? Nobody knows for sure, it seems."),
+            "question in the answer",
+        ),
+        (
+            cand(
+                "What is rehearsal?",
+                "Rehearsal is an allows information to stay longer.",
+                term="rehearsal",
+            ),
+            "article agreement",
+        ),
+        (
+            cand(
+                "What is encoding?",
+                "Semantic encoding is a meanings that words carry.",
+                term="semantic encoding",
+            ),
+            "article agreement",
+        ),
+        (
+            cand("What is bias?", "Bias are errors of judgment made by people.", term="bias"),
+            "number agreement",
+        ),
+        (
+            cand(
+                "What are reflexes?", "Reflexes is a motor reaction to a stimulus.", term="reflexes"
+            ),
+            "number agreement",
+        ),
+        (
+            cand(
+                "What is Albert Bandura?",
+                "Albert Bandura was a psychologist who studied modeling.",
+                term="Albert Bandura",
+            ),
+            "name as term",
+        ),
+        (
+            cand(
+                'What does "use spaced study sessions" mean?',
+                "Use spaced study sessions is the advice researchers give.",
+                term="use spaced study sessions",
+            ),
+            "advice as term",
+        ),
+        (
+            cand(
+                "What is decay?",
+                "Interference is the disruption of one memory by another.",
+                term="decay",
+            ),
+            "off-topic answer",
+        ),
+        (
+            cand(
+                "Describe the study.",
+                "Rats were placed in a maze and found the food quickly.",
+                input_="Rats were placed in a maze and found the food quickly. Later more.",
+            ),
+            "echoes its input",
+        ),
+    ],
+)
+def test_each_check_rejects_its_failure(candidate, reason):
+    found = critique(candidate)
+    assert found is not None and found[0] == reason, found
+
+
+def test_good_rows_pass():
+    assert critique(GOOD) is None
+    assert critique(cand("What is an MRI?", "An MRI is a scan that uses magnets.")) is None
+    assert (
+        critique(cand("What is a unit?", "A unit is a unique and useful thing to count.")) is None
+    )
+    assert agreement_problem("An hour is a unit of time, and an X-shaped cross is a mark.") == ""
+    assert agreement_problem("It is an stimulus.") == '"an stimulus"'
+
+
+def test_identical_outputs_are_kept_once():
+    critic = Critic()
+    assert critic.verdict(GOOD) is None
+    critic.accept(GOOD)
+    again = cand("Define semantic encoding.", GOOD.row["output"], term="semantic encoding")
+    assert critic.verdict(again) == ("identical output", GOOD.row["output"][:80])
+
+
+def test_names_are_not_terms():
+    assert looks_like_name("Ivan Pavlov", "Ivan Pavlov was a Russian physiologist.")
+    assert looks_like_name("Tulving", "", "as Tulving (1972) showed")
+    assert not looks_like_name("Strange Situation", "The Strange Situation is a procedure.")
+    assert not looks_like_name("classical conditioning", "Classical conditioning is learning.")
+
+
+PASSAGE = (
+    "Working memory holds about four chunks of information at once. Baddeley and Hitch "
+    "proposed in 1974 that it has a central executive and a phonological loop."
+)
+
+
+def test_llm_rows_must_be_grounded_in_their_passage():
+    ok = cand(
+        "What parts did Baddeley and Hitch propose for working memory?",
+        "They proposed a central executive and a phonological loop in 1974.",
+        llm=True,
+        passage=PASSAGE,
+    )
+    assert grounding(ok) is None
+    wrong_number = cand(
+        "How many chunks does working memory hold?",
+        "Working memory holds about seven chunks, or 7 items, of information.",
+        llm=True,
+        passage=PASSAGE,
+    )
+    assert grounding(wrong_number) == ("not grounded: a number not in the passage", "7")
+    elsewhere = cand(
+        "What did Freud say about dreams and the unconscious?",
+        "Freud said dreams reveal unconscious wishes.",
+        llm=True,
+        passage=PASSAGE,
+    )
+    assert grounding(elsewhere)[0] == "not grounded: asks about what the passage does not say"
+    beyond = cand(
+        "What is working memory?",
+        "Working memory depends on dopamine released by prefrontal neurons during rehearsal.",
+        llm=True,
+        passage=PASSAGE,
+    )
+    assert grounding(beyond)[0] == "not grounded: the answer goes beyond the passage"
+    # The critic applies grounding to LLM rows only, after its own checks.
+    assert Critic().verdict(wrong_number)[0] == "not grounded: a number not in the passage"
+    rule_row = cand("What is working memory?", wrong_number.row["output"], term="working memory")
+    assert Critic().verdict(rule_row) is None

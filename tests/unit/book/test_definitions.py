@@ -1,0 +1,227 @@
+"""psych_plugin/book/definitions.py: defined terms (bold, "X is a ...", glossary lines) and the
+"What is X?" rows made from them. A gloss becomes a sentence by its own shape, never by gluing
+"is a" in front of whatever it starts with."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from psych_plugin.book.definitions import (
+    _DEFINE,
+    TermStyle,
+    bold_definitions,
+    definition_row,
+    gloss_sentence,
+    glossary_entry,
+    sentence_definitions,
+)
+
+from .conftest import BOOK, build, rows_of
+
+EXPECTED_DEFINITIONS = {
+    # term -> words its answer must contain (bold, "is a", "refers to", "is defined as",
+    # apposition, "known as", glossary ":" and " - " lines)
+    "classical conditioning": "neutral stimulus",
+    "extinction": "gradual weakening",
+    "spontaneous recovery": "briefly return",
+    "conditioned response": "Pavlov called",
+    "operant conditioning": "consequences",
+    "reinforcement": "increases the probability",
+    "working memory": "limited-capacity",
+    "episodic memory": "personal experiences",
+    "schema": "mental framework",
+    "object permanence": "continue to exist",
+    "attachment": "emotional bond",
+    "zone of proximal development": "with help",
+    "hippocampus": "medial temporal lobe",
+}
+
+
+def test_each_term_is_defined_once_with_the_books_words(tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out) == 0
+    rows = rows_of(out)
+    definitions = [r for r in rows if r["category"] == "definition" and not r["input"]]
+    for term, words in EXPECTED_DEFINITIONS.items():
+        hits = [r for r in definitions if re.search(rf"\b{term}\b", r["instruction"], re.I)]
+        assert len(hits) == 1, f"{term!r}: {len(hits)} definition rows"
+        assert words in hits[0]["output"], (term, hits[0]["output"])
+    # The answer goes on while the paragraph goes on about the term.
+    (classical,) = [r for r in definitions if "classical conditioning" in r["instruction"]]
+    assert "Pavlov" in classical["output"]
+    # Questions read naturally and vary, chosen deterministically.
+    assert any(r["instruction"] == "What is a schema?" for r in definitions)
+    templates = {t.split("{")[0] for t in _DEFINE}
+    used = {t for t in templates for r in definitions if r["instruction"].startswith(t)}
+    assert len(used) >= 3
+    # "interference" is defined in the running text and in the glossary: one row, and the
+    # text's own "X is ..." sentence would win over the glossary's gloss; here the running
+    # text only mentions it ("Interference is a major cause of ..." is not marked).
+    assert len([r for r in definitions if '"interference"' in r["instruction"]]) == 1
+
+
+def test_definitions_are_trimmed_and_self_contained(tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out) == 0
+    rows = rows_of(out)
+    answers = {r["instruction"]: r["output"] for r in rows if r["category"] == "definition"}
+
+    def answer(term: str) -> list[str]:
+        return [a for q, a in answers.items() if re.search(rf"\b{term}\b", q, re.I)]
+
+    # Run-on: the second term's definition and the exercise after it are cut off.
+    assert answer("visual encoding") == ["Visual encoding is the encoding of images."]
+    # Lost context: "It probably required ... This is known as effortful processing" is not
+    # a definition on its own; the glossary's is.
+    assert answer("effortful processing") == [
+        "Effortful processing is encoding that requires attention and effort, such as "
+        "rehearsing a list."
+    ]
+    assert not any("It probably" in a or "this kind" in a for a in answers.values())
+    # A slogan in bold is not a term.
+    assert not answer("rehearse")
+    # Tied to the story ("the maze" of that study) or pointing at "the following example":
+    # not a definition a reader can use.
+    assert not answer("cognitive map") and not answer("maintenance rehearsal")
+    # A glossary fragment without an article the book uses: the term is quoted, not glued.
+    assert answer("forgetting curve") == [
+        'The term "forgetting curve" refers to a graph of how much learned material is lost as '
+        "time passes since learning."
+    ]
+    assert "The hippocampus is a structure in the medial temporal lobe" in answer("hippocampus")[0]
+    for a in answers.values():  # nothing opens with a pronoun or points at a figure
+        assert not re.match(r"(?:It|This|These|They)\b", a) and "Figure" not in a, a
+    # Advice in bold and a story-bound "definition" are not written.
+    assert not answer("use spaced study sessions") and not answer("cramming")
+
+
+STYLE = TermStyle(
+    "The amygdala is deep in the brain, and the amygdala is part of the limbic system. "
+    "A neuron is a cell. A prototype is used. Learning happens."
+)
+
+
+@pytest.mark.parametrize(
+    ("term", "gloss", "sentence", "shape"),
+    [
+        # determiner first
+        (
+            "health care proxy",
+            "a legal document that names who decides",
+            'The term "health care proxy" refers to a legal document that names who decides.',
+            "gloss: noun phrase",
+        ),
+        # verb first, with the book's article
+        (
+            "amygdala",
+            "processes emotional memories, especially fear",
+            "The amygdala processes emotional memories, especially fear.",
+            "gloss: verb phrase",
+        ),
+        # gerund first
+        (
+            "shaping",
+            "rewarding successive approximations toward a target behavior",
+            "Shaping is rewarding successive approximations toward a target behavior.",
+            "gloss: gerund",
+        ),
+        # a clause: what happens under the term
+        (
+            "inductive reasoning",
+            "conclusions are drawn from observations",
+            "In inductive reasoning, conclusions are drawn from observations.",
+            "gloss: clause",
+        ),
+        (
+            "law of effect",
+            "behaviors followed by satisfying outcomes are more likely to recur",
+            "According to the law of effect, behaviors followed by satisfying outcomes are more "
+            "likely to recur.",
+            "gloss: clause",
+        ),
+        # a noun phrase: the article decided by the head noun and the book
+        (
+            "neuron",
+            "cell in the nervous system that transmits information",
+            "A neuron is a cell in the nervous system that transmits information.",
+            "gloss: noun phrase",
+        ),
+        (
+            "genotype",
+            "genetic makeup of an individual",
+            'The term "genotype" refers to the genetic makeup of an individual.',
+            "gloss: noun phrase",
+        ),
+        (
+            "satiation",
+            "fullness after eating",
+            "Satiation is fullness after eating.",
+            "gloss: noun phrase",
+        ),
+        (
+            "biases",
+            "systematic errors in judgment",
+            "Biases are systematic errors in judgment.",
+            "gloss: noun phrase",
+        ),
+        (
+            "preoperational stage",
+            "second stage in Piaget’s theory; from ages 2 to 7, children learn to use symbols",
+            'The term "preoperational stage" refers to the second stage in Piaget’s theory. From '
+            "ages 2 to 7, children learn to use symbols.",
+            "gloss: noun phrase",
+        ),
+        (
+            "Multiple Intelligences Theory",
+            "Gardner’s theory that each person has eight kinds",
+            "The Multiple Intelligences Theory is Gardner’s theory that each person has eight "
+            "kinds.",
+            "gloss: noun phrase",
+        ),
+    ],
+)
+def test_gloss_sentence_follows_the_glosss_shape(term, gloss, sentence, shape):
+    assert gloss_sentence(term, gloss, STYLE) == (sentence, shape)
+
+
+@pytest.mark.parametrize(
+    ("term", "gloss"),
+    [
+        ("neuron", "cells in the nervous system that carry signals"),  # singular term, plural gloss
+        ("optic nerve", "carries visual information to the brain"),  # no article known
+        ("generalize", "inferring that results apply to a population"),  # a verb as the term
+        ("debriefing", "when an experiment involved deception, participants are told"),
+        ("empirical", "grounded in objective, tangible evidence"),  # an adjective
+        ("peripheral route", "one person persuades another person"),
+    ],
+)
+def test_gloss_sentence_refuses_what_it_cannot_make_grammatical(term, gloss):
+    assert gloss_sentence(term, gloss, STYLE) is None
+
+
+def test_glossary_lines_and_running_text():
+    entry = glossary_entry("**Biases**: systematic errors in judgment", STYLE)
+    assert entry is not None and entry.glossary and entry.plural
+    assert entry.sentences == ("Biases are systematic errors in judgment.",)
+    assert glossary_entry("Rehearse, rehearse: a slogan", STYLE) is None
+    # The book's own sentence about a bold term, kept as written.
+    (d,) = bold_definitions("**Extinction** is the weakening of a learned response over time.")
+    assert d.how == "text" and d.sentences[0].startswith("Extinction is the weakening")
+    # Named mid-sentence in a list is not a definition of the last item.
+    named = "The ear has three bones, named the malleus, incus, and the **stapes**."
+    assert bold_definitions(named) == []
+    # "X is a ..." without bold: weak evidence; "refers to" / "is defined as": strong.
+    (weak,) = sentence_definitions("Heart disease is a condition that many adults develop.")
+    (strong,) = sentence_definitions("Attachment refers to the bond between child and carer.")
+    assert (weak.how, strong.how) == ("sentence-weak", "sentence")
+    assert sentence_definitions("Two additional principles are the law of closure and more.") == []
+
+
+def test_definition_row_questions():
+    d = glossary_entry("**Prototype**: best example of a concept", STYLE)
+    assert d is not None
+    row = definition_row(d, STYLE, "S")
+    assert '"prototype"' in row["instruction"]  # quoted: "Define prototype" has no article
+    assert row["category"] == "definition" and row["source"] == "S"

@@ -1,0 +1,159 @@
+"""psych_plugin/book/rules.py: every rule-based row of a chunk, each category only on its own
+evidence; one definition per term book-wide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from psych_plugin.book.definitions import TermStyle
+from psych_plugin.book.reading import split_book
+from psych_plugin.book.rules import (
+    claim_rows,
+    contrast_rows,
+    plan_book,
+    rule_rows,
+    study_rows,
+    term_key,
+)
+from psych_plugin.dataset.schema import categories
+
+from .conftest import BOOK, build, rows_of
+
+
+def test_categories_need_evidence(tmp_path, capsys):
+    """experiment: a named study with what was done and what was found; case_study: a named
+    case and what it showed; comparison: two terms the book sets against each other; how_to:
+    named steps; theory: what a named theory proposes. Nothing else."""
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out) == 0
+    rows = rows_of(out)
+    by_cat: dict[str, list[dict]] = {}
+    for r in rows:
+        by_cat.setdefault(r["category"], []).append(r)
+    assert not any(r["input"] for r in rows)  # no row answers by copying its own input
+    studies = sorted(r["source"].rsplit("> ", 1)[-1] for r in by_cat["experiment"])
+    assert studies == ["Forgetting", "Observational Learning"]  # Ebbinghaus, Bandura
+    ebbinghaus = next(r for r in by_cat["experiment"] if "Ebbinghaus" in r["instruction"])
+    assert "(1885)" in ebbinghaus["instruction"]
+    assert ebbinghaus["output"].startswith("Hermann Ebbinghaus studied forgetting")
+    assert ebbinghaus["output"].endswith("lost within the first day.")  # what was found
+    bandura = next(r for r in by_cat["experiment"] if "Bandura" in r["instruction"])
+    assert "Bandura et al. (1961)" in bandura["instruction"]
+    assert "researchers found" in bandura["output"]
+    (case,) = by_cat["case_study"]
+    assert case["source"].endswith("The Case of H.M.") and "Henry Molaison" in case["instruction"]
+    assert case["output"].endswith("critical for forming new explicit memories.")
+    compared = {r["instruction"] for r in by_cat["comparison"]}
+    assert any("proactive interference" in q and "retroactive interference" in q for q in compared)
+    assert any("episodic memory" in q and "semantic memory" in q for q in compared)
+    pair = next(r for r in by_cat["comparison"] if "proactive" in r["instruction"])
+    assert "In contrast, retroactive interference occurs" in pair["output"]
+    # Defined in one paragraph, but not contrasted ("..., however"): no comparison.
+    assert not any("spontaneous recovery" in r["instruction"] for r in by_cat["comparison"])
+    (steps,) = by_cat["how_to"]
+    assert steps["instruction"] == "What are the stages of memory formation?"
+    assert steps["output"].endswith("encoding, storage, and retrieval.")
+    (theory,) = by_cat["theory"]
+    assert theory["instruction"] == "What does Jean Piaget's theory propose?"
+    assert theory["output"].startswith("Jean Piaget's theory proposes that children actively")
+    assert set(by_cat) == set(categories())
+
+
+def test_study_rows_need_who_what_was_done_and_what_was_found():
+    # A principle stated is not a study reported.
+    principle = (
+        "According to Watson (1913), human behaviour is mostly the result of conditioned "
+        "responses. He believed the principles could be extended to emotions. Others disagreed "
+        "with him and argued that thoughts matter as much as conditioning does in everyday life."
+    )
+    assert study_rows(principle, "S", 100) == []
+    # A finding cited in passing, with no procedure: not a study described.
+    cited = (
+        "Some studies have found a link between sleep and mood in adolescents (Smith, 2010). "
+        "These findings are not surprising given how much sleep teenagers lose in a school "
+        "week, and they matter for how schools plan their timetables."
+    )
+    assert study_rows(cited, "S", 100) == []
+    study = (
+        "Garcia and Koelling (1966) paired a flavour with illness in one group of rats and a "
+        "light with illness in another. They found that the rats learned to avoid the flavour "
+        "but not the light, so some associations are learned more easily than others."
+    )
+    (row,) = study_rows(study, "S", 100)
+    assert row["category"] == "experiment" and "Garcia and Koelling (1966)" in row["instruction"]
+    assert row["input"] == "" and row["output"].startswith("Garcia and Koelling paired")
+    assert study_rows(study, "S", 1000) == []  # shorter than --min-paragraph
+    # "in the case of" an idiom is not a case study.
+    idiom = (
+        "In the case of the dogs, the tone predicted food. The dogs were trained for weeks and "
+        "researchers measured their saliva. The results showed that an association forms fast."
+    )
+    assert study_rows(idiom, "S", 100) == []
+
+
+def test_contrast_rows_need_the_terms_on_each_side():
+    style = TermStyle("")
+    known = ("positive reinforcement", "negative reinforcement", "language", "dyslexia")
+    good = (
+        "Positive reinforcement adds something pleasant after a behaviour, whereas negative "
+        "reinforcement removes something unpleasant."
+    )
+    (row,) = contrast_rows(good, known, style, "S")
+    assert row["category"] == "comparison" and row["output"] == good
+    assert "positive reinforcement" in row["instruction"]
+    assert "negative reinforcement" in row["instruction"]
+    # "language" only modifies "language disability": not one side of the contrast.
+    loose = (
+        "A person with a language disability has difficulty using spoken language, whereas "
+        "someone with dyslexia has difficulty processing what they read."
+    )
+    assert contrast_rows(loose, known, style, "S") == []
+
+
+def test_claims_and_steps():
+    (row,) = claim_rows(
+        "The James-Lange theory of emotion asserts that emotions arise from arousal.", "S"
+    )
+    assert row["category"] == "theory"
+    assert row["instruction"] == "What does the James-Lange theory of emotion assert?"
+    assert claim_rows("The theory states that organisms adapt to their setting.", "S") == []
+    (steps,) = claim_rows(
+        "According to Freud, children pass through the stages of development: oral, anal, "
+        "phallic, latency, and genital.",
+        "S",
+    )
+    assert steps["instruction"] == "According to Freud, what are the stages of development?"
+
+
+def test_one_definition_per_term_book_wide():
+    text = BOOK.read_text(encoding="utf-8")
+    _, chunks = split_book(BOOK, text)
+    style = TermStyle(text)
+    plan = plan_book(chunks, style)
+    assert term_key("Reflexes") == term_key("reflex") == "reflex"
+    assert term_key("Unconditioned response (UCR)") == "unconditioned response"
+    assert term_key("theories") == "theory"
+    # Effortful processing: "This is known as X" in the text loses to the glossary's entry.
+    index, _ = plan.chosen["effortful processing"]
+    assert chunks[index].glossary
+    seen: dict[str, int] = {}
+    for chunk in chunks:
+        found = rule_rows(chunk, "book", style, 200, plan.chosen, plan.known)
+        for c in found.candidates:
+            if c.term:
+                seen[term_key(c.term)] = seen.get(term_key(c.term), 0) + 1
+        for r in found.rejected:
+            assert r.reason in ("term defined better elsewhere", "not a term the book marks")
+    assert seen and set(seen.values()) == {1}
+    assert "learning" not in seen  # "Learning is ..." in plain text: never marked as a term
+
+
+def test_rule_rows_without_a_plan_keep_the_first_per_chunk():
+    book = "# T\n\n**Decay** is the fading of a memory trace over time when it is not used.\n"
+    _, (chunk,) = split_book(Path("t.md"), book)
+    found = rule_rows(chunk, "T", TermStyle(book))
+    assert [c.row["output"] for c in found.candidates] == [
+        "Decay is the fading of a memory trace over time when it is not used."
+    ]
+    assert found.candidates[0].passage.startswith("Decay is the fading")
+    assert found.candidates[0].section == "T"
