@@ -4,6 +4,8 @@ tests run real Axolotl in a subprocess, offline, with telemetry off."""
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from psych_plugin.prompts import PromptSettings
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -51,6 +55,45 @@ def run_psych(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, t
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+# `nvidia-smi -L` on a machine with one GPU; on one with the driver but no usable GPU (exit 6).
+GPU_LIST = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0000)\n"
+NO_DEVICE = "No devices were found\n"
+
+
+def fake_nvidia_smi(tmp: Path, stdout: str = "", code: int = 0) -> dict[str, str]:
+    """The environment with a stand-in `nvidia-smi` first on PATH: like the real tool it
+    answers `-L` (list GPUs) by printing `stdout` and exiting `code`; anything else is a usage
+    error. Pass it as `env=` to a subprocess, or set its PATH with monkeypatch."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    tool = bin_dir / "nvidia-smi"
+    tool.write_text(
+        f'#!/bin/sh\n[ "$*" = "-L" ] || exit 2\nprintf "%s" {shlex.quote(stdout)}\nexit {code}\n'
+    )
+    tool.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def make_n(*args: str, env: dict[str, str] | None = None) -> str:
+    """What `make ARGS` would run (`make -n`), as make prints it."""
+    done = subprocess.run(
+        ["make", "-n", *args], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """`psych ARGS` in this process: its exit code and everything it printed."""
+    from psych_plugin.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse usage errors
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
 
 
 def stop_at_checkpoint(
@@ -109,6 +152,84 @@ def tiny_tokenizer(tiny_model: Path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_model)
+
+
+# The prompt settings the adapter of `adapter_run` was "trained" with; its config asks for chat
+# style, which inference must ignore in favour of the saved file.
+SAVED_PROMPT = PromptSettings(style="alpaca", alpaca_preamble="Answer as a psychology tutor.\n\n")
+
+
+@pytest.fixture(scope="module")
+def adapter_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """A training config whose output_dir holds a LoRA adapter (random weights, made in a
+    second without training, so it visibly changes the answers) and psych_prompt.json."""
+    import torch
+    import yaml
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    tmp = tmp_path_factory.mktemp("adapter")
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    lora = LoraConfig(
+        r=4,
+        lora_alpha=64,
+        target_modules=["q_proj", "v_proj", "down_proj"],
+        init_lora_weights=False,  # random B: a visible effect, as after training
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(base, lora)
+    out = tmp / "out"
+    model.save_pretrained(out)
+    SAVED_PROMPT.save(out)
+    cfg = tmp / "cfg.yml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "base_model": str(tiny_model),
+                "output_dir": str(out),
+                "adapter": "lora",
+                "load_in_4bit": False,
+                "psych_prompt_style": "chat",
+                "sequence_len": 256,
+            }
+        )
+    )
+    return cfg
+
+
+def adapter_copy(adapter_run: Path, dest: Path):
+    """The run's paths with its adapter folder copied to `dest` (to change it freely)."""
+    from psych_plugin.model.inference import run_paths
+
+    paths = run_paths(adapter_run)
+    shutil.copytree(paths.adapter_dir, dest)
+    paths.adapter_dir = dest
+    return paths
+
+
+def nf4_settings(q) -> tuple:
+    """What a BitsAndBytesConfig asks for: 4-bit, 8-bit, quant type, double quant, compute."""
+    return (
+        q.load_in_4bit,
+        q.load_in_8bit,
+        q.bnb_4bit_quant_type,
+        q.bnb_4bit_use_double_quant,
+        q.bnb_4bit_compute_dtype,
+    )
+
+
+def run_hooks(cfg, trainer) -> None:
+    """The plugin's hooks in the order Axolotl 0.19 calls them (axolotl/train.py): register,
+    post_trainer_create, post_train twice, then post_train_unload."""
+    from psych_plugin import PsychologyPlugin
+
+    plugin = PsychologyPlugin()
+    plugin.register(cfg)
+    plugin.post_trainer_create(cfg, trainer)
+    plugin.post_train(cfg, None)
+    plugin.post_train(cfg, None)
+    plugin.post_train_unload(cfg)
 
 
 def held_out(path: Path) -> str:

@@ -1,5 +1,7 @@
 """`make mutation [MODULE=name]`: mutation testing of the core modules with mutmut, one module
-at a time, against the fast (non-slow) tests that cover it.
+at a time, against the fast (non-slow) tests that cover it. Those are derived, not listed:
+tests/unit/<pkg>/test_<module>.py by the layout convention, plus every tests/unit file that
+imports the module (or a package module that only re-exports it).
 
 Each run works in a temporary copy of the checkout (mutmut writes a `mutants/` tree next to
 the sources; the checkout stays clean), writes the `[tool.mutmut]` section for that module into
@@ -13,6 +15,7 @@ source with `# pragma: no mutate` and a reason.
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import json
 import os
@@ -23,59 +26,106 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.checkout import copy_checkout  # noqa: E402
 
-UNIT = "tests/unit"
+PACKAGE = "psych_plugin"
 
-# module -> (files to mutate, the fast test files that cover them[, mutant-name globs to keep])
-MODULES: dict[str, tuple[list[str], ...]] = {
-    "schema": (
-        ["psych_plugin/dataset/schema.py"],
-        [f"{UNIT}/test_schema.py", f"{UNIT}/test_schema_messages.py", f"{UNIT}/test_validate.py"],
-    ),
-    "validate": (
-        ["psych_plugin/dataset/validate.py"],
-        [
-            f"{UNIT}/test_validate.py",
-            f"{UNIT}/test_validate_spans.py",
-            f"{UNIT}/test_robustness.py",
-        ],
-    ),
-    "prompts": (
-        ["psych_plugin/integration/prompts.py", "psych_plugin/integration/prompt_strategy.py"],
-        [f"{UNIT}/test_prompts.py", f"{UNIT}/test_plugin_card.py"],
-    ),
-    "configs": (
-        ["psych_plugin/configs/templates.py", "psych_plugin/configs/checks.py"],
-        [
-            f"{UNIT}/test_configs.py",
-            f"{UNIT}/test_config_checks.py",
-            f"{UNIT}/test_templates.py",
-            f"{UNIT}/test_core_checks.py",
-            f"{UNIT}/test_robustness.py",
-        ],
-    ),
-    "hardware": (
+
+class Target(NamedTuple):
+    files: list[str]  # what to mutate
+    only: list[str] = []  # mutant-name globs to keep (all when empty)
+
+
+# module -> what to mutate. The fast tests that cover it are derived (covering_tests).
+MODULES: dict[str, Target] = {
+    "schema": Target(["psych_plugin/dataset/schema.py"]),
+    "validate": Target(["psych_plugin/dataset/validate.py"]),
+    "prompts": Target(["psych_plugin/prompts.py", "psych_plugin/integration/prompt_strategy.py"]),
+    "configs": Target(["psych_plugin/configs/templates.py", "psych_plugin/configs/checks.py"]),
+    "hardware": Target(
         ["psych_plugin/configs/hardware.py"],
-        [f"{UNIT}/test_core_checks.py"],
         ["*.x_has_cuda_gpu__mutmut_*"],  # the CUDA detector (the rest: attention backends)
     ),
-    "memory": (
-        ["psych_plugin/configs/memory.py"],
-        [f"{UNIT}/test_core_checks.py"],
-    ),
-    "inference": (
-        ["psych_plugin/model/inference.py"],
-        [f"{UNIT}/test_inference.py"],
-    ),
-    "merge": (
-        ["psych_plugin/model/merge.py"],
-        [f"{UNIT}/test_inference.py"],
-    ),
+    "memory": Target(["psych_plugin/configs/memory.py"]),
+    "inference": Target(["psych_plugin/model/inference.py"]),
+    "merge": Target(["psych_plugin/model/merge.py"]),
 }
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    """psych_plugin/configs/memory.py -> psych_plugin.configs.memory"""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_module(name: str, root: Path = ROOT) -> bool:
+    path = root.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> set[str]:
+    """Every module `path` imports, anywhere in the file (imports inside functions too):
+    `import a.b` and `from a.b import c` give a.b; `from a import b` gives a.b when b is a
+    module; relative imports are resolved against the file's package."""
+    package = module_name(path, root).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package[: len(package) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.add(sub if is_module(sub, root) else base)
+    return found
+
+
+def aliases(module: str, root: Path = ROOT) -> set[str]:
+    """`module` and the package modules that only re-export it (psych_plugin/prompt_strategy.py,
+    the stable dotted path of integration/prompt_strategy.py): importing one tests the other."""
+    names = {module}
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        statements = [
+            n
+            for n in body
+            if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))  # docstring
+            and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
+        ]
+        if statements and all(isinstance(n, ast.ImportFrom) for n in statements):
+            sources = {m for m in imported_modules(path, root) if m.startswith(PACKAGE)}
+            if module in sources:
+                names.add(module_name(path, root))
+    return names
+
+
+def covering_tests(files: list[str], root: Path = ROOT) -> list[str]:
+    """The fast test files that cover these package files: tests/unit/<pkg>/test_<module>.py
+    by the layout convention, plus every tests/unit file that imports one of them."""
+    unit = root / "tests" / "unit"
+    wanted: set[str] = set()
+    found: set[Path] = set()
+    for file in files:
+        source = root / file
+        wanted |= aliases(module_name(source, root), root)
+        inside = source.relative_to(root / PACKAGE)
+        mirror = unit / inside.parent / f"test_{inside.name}"
+        if mirror.is_file():
+            found.add(mirror)
+    for test in sorted(unit.rglob("test_*.py")):
+        if imported_modules(test, root) & wanted:
+            found.add(test)
+    return sorted(str(p.relative_to(root)) for p in found)
+
 
 # What the tests read besides the package and the tests themselves.
 ALSO_COPY = ["schemas", "data", "axolotl_configs", "Makefile", ".ci", ".github"]
@@ -127,9 +177,8 @@ def function_patterns(functions: list[str]) -> list[str]:
 def run_module(
     name: str, keep: bool, max_children: int, sample: int | None, functions: list[str] | None = None
 ) -> dict[str, int | float | str]:
-    spec = MODULES[name]
-    files, tests = spec[0], spec[1]
-    only = spec[2] if len(spec) > 2 else []
+    files, only = MODULES[name]
+    tests = covering_tests(files)
     if functions:
         only = function_patterns(functions)
     work = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 def test_infer_with_and_without_adapter(trained_run: Path, tiny_model: Path):
     """`psych infer` streams exactly what greedy decoding gives on the training prompt (written
-    out by hand in tests/unit/test_inference.py), and the trained adapter changes the answer."""
+    out by hand in tests/unit/model/test_inference.py), and the trained adapter changes the
+    answer."""
     from transformers import AutoTokenizer
 
     from psych_plugin.prompts import PromptSettings, render_prompt

@@ -87,3 +87,35 @@ def test_a_file_where_a_folder_should_be_is_named(tmp_path):
         write_text_atomic(tmp_path / "afile" / "sub" / "out.jsonl", "x")
     assert e.value.filename == str(tmp_path / "afile")
     assert e.value.strerror == "is a file, not a folder"
+
+
+def test_concurrent_writers_leave_one_complete_file_and_no_temporary(tmp_path):
+    """What two ranks racing on one name used to risk: a shared `.tmp` name replaced under the
+    other writer. Unique temporary names: every reader sees a whole file, none is left over."""
+    import threading
+
+    path = tmp_path / "psych_prompt.json"
+    texts = [f"{i}\n" * 20_000 for i in range(8)]
+    threads = [threading.Thread(target=write_text_if_changed, args=(path, t)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert path.read_text() in texts
+    assert os.listdir(tmp_path) == ["psych_prompt.json"]
+
+
+def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    from psych_plugin import atomic
+
+    target = tmp_path / "out.yml"
+    target.write_text("original\n")
+
+    def interrupted(_fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_text_atomic(target, "new content\n")
+    assert target.read_text() == "original\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.yml"]

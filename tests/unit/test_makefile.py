@@ -1,24 +1,21 @@
-"""The Makefile's launch lines (what `make train` runs), checked with `make -n`.
+"""The Makefile's lines (what `make train`, `make setup` and `make eval` run), checked with
+`make -n`.
 
 Real multi-process runs of these lines (2 processes, 2 nodes on localhost, on the CPU) are in
-tests/e2e/test_distributed.py.
-"""
+tests/e2e/test_distributed.py."""
 
 from __future__ import annotations
 
-import os
+import shlex
 import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import GPU_LIST, REPO, fake_nvidia_smi, make_n
 
 
 def dry_run(*args: str) -> str:
-    done = subprocess.run(
-        ["make", "-n", "train", *args], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    return done.stdout
+    return make_n("train", *args)
 
 
 def test_single_gpu_or_cpu_runs_axolotl_train_directly():
@@ -58,15 +55,6 @@ def test_force_replaces_a_finished_run():
     )
 
 
-def fake_nvidia_smi(tmp_path, stdout: str, code: int) -> dict[str, str]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    tool = bin_dir / "nvidia-smi"
-    tool.write_text(f"#!/bin/sh\nprintf '%s' '{stdout}'\nexit {code}\n")
-    tool.chmod(0o755)
-    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-
-
 @pytest.mark.parametrize(
     ("stdout", "code", "preset"),
     [
@@ -76,15 +64,7 @@ def fake_nvidia_smi(tmp_path, stdout: str, code: int) -> dict[str, str]:
 )
 def test_default_preset_follows_the_gpu(tmp_path, stdout, code, preset):
     """No PRESET given: the CUDA GPU (as nvidia-smi reports it) picks the preset."""
-    done = subprocess.run(
-        ["make", "-n", "train"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        env=fake_nvidia_smi(tmp_path, stdout, code),
-    )
-    out = done.stdout
+    out = make_n("train", env=fake_nvidia_smi(tmp_path, stdout, code))
     assert f"psych config {preset} " in out
     assert f"-m axolotl.cli.train axolotl_configs/generated/{preset}.yml" in out
     assert f"psych trained axolotl_configs/generated/{preset}.yml" in out
@@ -101,3 +81,50 @@ def test_other_nodes_skip_the_finished_run_checks_and_the_adapter_check():
     assert "preflight axolotl_configs/generated/tiny-cpu.yml --force --node-rank 1" in out
     assert "psych trained" not in out and "node 1 done: node 0 writes the adapter" in out
     assert "psych trained" in dry_run("PRESET=tiny-cpu", "NUM_NODES=2", "NODE_RANK=0")
+
+
+def setup_commands(env: dict[str, str], *args: str) -> list[str]:
+    # -W: pretend pyproject.toml changed, so make prints the install it would run.
+    out = make_n("-W", "pyproject.toml", "setup", *args, env=env)
+    return [line for line in out.splitlines() if "pip install" in line]
+
+
+def test_setup_on_a_gpu_machine_installs_no_kernel_that_needs_a_build(tmp_path):
+    env = fake_nvidia_smi(tmp_path, GPU_LIST)
+    [install] = setup_commands(env)
+    assert "'.[train,dev]'" in install and "flash" not in install
+    # flash-attn only on request, after torch, built without isolation.
+    lines = setup_commands(env, "FLASH_ATTN=1")
+    assert lines[0] == install
+    assert "--no-build-isolation 'flash-attn==2.8.3'" in lines[-1]
+    train = make_n("train", "FLASH_ATTN=1", env=env)
+    assert "--set attn_implementation=flash_attention_2" in train
+    assert "flash" not in make_n("train", env=env)
+
+
+@pytest.mark.slow
+def test_setup_install_resolves_on_a_gpu_machine(tmp_path):
+    """`pip install --dry-run` of exactly the line `make setup` runs with a GPU present."""
+    env = fake_nvidia_smi(tmp_path, GPU_LIST)
+    [install] = setup_commands(env)
+    argv = shlex.split(install)
+    argv[argv.index("install") + 1 : argv.index("install") + 1] = ["--dry-run"]
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "flash" not in done.stdout.lower()
+
+
+def make_eval(*args: str) -> str:
+    from tests.conftest import make_n
+
+    out = make_n("--no-print-directory", "eval", "PRESET=tiny-cpu", *args)
+    return out.strip().splitlines()[-1]
+
+
+def test_make_eval_lines():
+    config = "--config axolotl_configs/generated/tiny-cpu.yml"
+    assert make_eval().endswith(f"psych eval {config} --mmlu")
+    assert make_eval("MMLU_DIR=/d", "MMLU_LIMIT=50").endswith(
+        f"psych eval {config} --mmlu-dir /d --mmlu-limit 50"
+    )
+    assert make_eval("MMLU=0", "MMLU_DIR=/d").endswith(f"psych eval {config}")

@@ -1,17 +1,14 @@
-"""The plugin's hooks, called in the order Axolotl 0.19 calls them (axolotl/train.py and
-axolotl/cli/train.py), write psych_prompt.json and the model card: without training, in seconds.
-The slow e2e test checks the same files after a real run."""
+"""psych_plugin/integration/model_card.py: the model card the plugin's hooks write after a run,
+without training. The slow e2e test checks the same file after a real run."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from psych_plugin.prompts import PromptSettings
-from tests.conftest import EVAL_DATA, MINI
+from tests.conftest import EVAL_DATA, MINI, run_hooks
 
 axolotl_dict = pytest.importorskip("axolotl.utils.dict")
 
@@ -20,19 +17,6 @@ def fake_trainer(steps: int) -> SimpleNamespace:
     log = [{"loss": 9.5, "step": 1}, {"loss": 7.25, "step": steps}, {"eval_loss": 7.5}]
     log.append({"train_loss": 8.0, "train_runtime": 12.5, "train_samples_per_second": 3.2})
     return SimpleNamespace(state=SimpleNamespace(global_step=steps, log_history=log))
-
-
-def run_hooks(cfg, trainer) -> None:
-    """register, post_trainer_create, post_train (twice, as Axolotl 0.19 does), unload."""
-    from psych_plugin import PsychologyPlugin
-
-    plugin = PsychologyPlugin()
-    plugin.register(cfg)
-    plugin.post_trainer_create(cfg, trainer)
-    plugin.post_train(cfg, None)
-    plugin.post_train(cfg, None)
-    if hasattr(plugin, "post_train_unload"):
-        plugin.post_train_unload(cfg)
 
 
 def make_cfg(tmp_path: Path, data: str, **extra) -> object:
@@ -59,31 +43,6 @@ def make_cfg(tmp_path: Path, data: str, **extra) -> object:
             **extra,
         }
     )
-
-
-def test_hooks_write_the_card_and_the_prompt_settings(tmp_path):
-    cfg = make_cfg(tmp_path, str(MINI))
-    run_hooks(cfg, fake_trainer(10))
-    out = Path(cfg.output_dir)
-    settings = PromptSettings.load(out)
-    assert settings.style == "alpaca" and settings.alpaca_preamble == "Tutor mode.\n\n"
-    card = (out / "README.md").read_text()
-    rows = [json.loads(line) for line in MINI.read_text().splitlines() if line.strip()]
-    assert card.startswith("# run-7\n")
-    assert "- base_model: `/models/tiny-qwen3`" in card
-    assert "- adapter: `qlora` (r=8, alpha=16, load_in_4bit=True)" in card
-    assert "- target modules: q_proj, v_proj" in card
-    assert "- style: `alpaca`; settings in `psych_prompt.json`" in card
-    assert "Preamble:\n\n```\nTutor mode.\n\n\n```" in card
-    assert f"- rows: {len(rows)}" in card
-    for category in {r["category"] for r in rows}:
-        count = sum(r["category"] == category for r in rows)
-        assert f"| {category} | {count} |" in card
-    assert "- global_step: 10" in card
-    assert "- first_logged_loss: 9.5" in card and "- last_logged_loss: 7.25" in card
-    assert "- eval_loss: 7.5" in card and "- train_runtime: 12.5" in card
-    assert "max_steps=10, learning_rate=0.01" in card
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # atomic writes
 
 
 def test_card_counts_each_dataset_file(tmp_path):

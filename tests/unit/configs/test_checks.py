@@ -1,22 +1,28 @@
-"""Each check of `psych check-config` on its own, with exact verdicts: field, line, severity and
-the whole message. check_config() runs them all behind Axolotl's validator; here each one is
-called directly on a small config, so a wrong condition, key or word turns a test red."""
+"""psych_plugin/configs/checks.py: each check of `psych check-config` on its own, with exact
+verdicts (field, line, severity and the whole message), then check_config() as a whole on the
+guide's config, the shipped presets and the patterns of Axolotl's own example configs. A wrong
+condition, key or word turns a test red."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from axolotl.utils.schemas import datasets as ds_models
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from psych_plugin.configs import architecture, checks, hardware
-from psych_plugin.configs.checks import _Collector
+from psych_plugin.cli import main
+from psych_plugin.configs import checks, hardware
+from psych_plugin.configs.checks import _Collector, check_config
 from psych_plugin.configs.hardware import Hardware
-from psych_plugin.paths import MODEL_CONFIGS_DIR
+from psych_plugin.configs.templates import deep_merge, list_presets, render, resolve_preset
 from psych_plugin.problems import UsageError
+from tests.conftest import FIXTURES
 
 CPU = Hardware(cuda=False, flash_attn=False, bitsandbytes=True)
 GPU = Hardware(cuda=True, flash_attn=True, bitsandbytes=True)
@@ -348,29 +354,6 @@ def test_attention_package_fix_for_a_package_without_a_recipe(monkeypatch):
     ]
 
 
-def test_hardware_detect_asks_the_one_detector(monkeypatch):
-    monkeypatch.setattr(hardware, "has_cuda_gpu", lambda: True)
-    monkeypatch.setattr(hardware, "module_importable", lambda name: name == "flash_attn")
-    monkeypatch.setattr(hardware, "torch_cuda_problem", lambda: "why")
-    # bitsandbytes is a dependency: installed here
-    assert Hardware.detect() == Hardware(
-        cuda=True, flash_attn=True, bitsandbytes=True, torch_cuda_problem="why"
-    )
-    monkeypatch.setattr(hardware, "has_cuda_gpu", lambda: False)
-    monkeypatch.setattr(hardware, "module_importable", lambda name: False)
-    monkeypatch.setattr(hardware, "torch_cuda_problem", lambda: None)
-    assert Hardware.detect() == Hardware(cuda=False, flash_attn=False, bitsandbytes=True)
-
-
-def test_has_module_uses_the_detected_flash_attn_and_looks_up_the_rest():
-    assert Hardware(cuda=True, flash_attn=True, bitsandbytes=True).has_module("flash_attn") is True
-    assert (
-        Hardware(cuda=True, flash_attn=False, bitsandbytes=True).has_module("flash_attn") is False
-    )
-    assert CPU.has_module("yaml") is True
-    assert GPU.has_module("no_such_module_here") is False
-
-
 # --- LoRA target modules --------------------------------------------------------------------
 
 QWEN_LINEARS = "down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj"
@@ -435,19 +418,6 @@ def test_lora_targets_of_an_unknown_or_broken_architecture(tmp_path):
     assert (line, field, severity) == (1, "base_model", "warning")
     assert message.startswith(f"cannot build the architecture from {broken / 'config.json'}: ")
     assert "no_such_architecture" in message
-
-
-def test_model_config_prefers_a_local_folder(tmp_path, monkeypatch):
-    shipped = json.loads((MODEL_CONFIGS_DIR / "Qwen--Qwen3-1.7B.json").read_text())
-    assert architecture.model_config_for(QWEN) == (shipped, "shipped Qwen--Qwen3-1.7B.json")
-    assert architecture.model_config_for("nobody/none") == (None, "")
-    monkeypatch.chdir(tmp_path)
-    local = tmp_path / "Qwen" / "Qwen3-1.7B"
-    local.mkdir(parents=True)
-    (local / "config.json").write_text('{"model_type": "qwen3", "num_hidden_layers": 1}')
-    config, where = architecture.model_config_for(QWEN)
-    assert config == {"model_type": "qwen3", "num_hidden_layers": 1}
-    assert where == str(Path(QWEN) / "config.json") or where.endswith("Qwen/Qwen3-1.7B/config.json")
 
 
 # --- dataset files --------------------------------------------------------------------------
@@ -966,3 +936,264 @@ def test_check_config_uses_axolotls_packing_verdict(tmp_path, monkeypatch):
     path.write_text("sample_packing: true\nattn_implementation: sdpa\n")
     problems = checks.check_config(path, CPU)
     assert [(p.field, p.severity) for p in problems] == [("sample_packing", "warning")]
+
+
+# --- check_config as a whole: the guide's config, the shipped presets ------------------------
+
+GUIDE = FIXTURES / "guide_config.yml"
+
+
+def fields(problems, severity="error"):
+    return sorted((p.field, p.line) for p in problems if p.severity == severity)
+
+
+def test_guide_config_flags_exactly_its_two_bugs():
+    problems = check_config(GUIDE, GPU)
+    assert fields(problems) == [("lora_target_modules.0", 16), ("use_flash_attention", 12)]
+    by_field = {p.field: p.message for p in problems}
+    assert (
+        "did you mean `attn_implementation: flash_attention_2`?" in by_field["use_flash_attention"]
+    )
+    assert "'c_proj' matches no module of Qwen3ForCausalLM" in by_field["lora_target_modules.0"]
+    assert fields(problems, "warning") == []
+
+
+def test_guide_config_with_val_set_size_also_flags_evals_per_epoch(tmp_path):
+    cfg = yaml.safe_load(GUIDE.read_text())
+    cfg["val_set_size"] = 0.05
+    path = tmp_path / "guide.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    got = [f for f, _ in fields(check_config(path, GPU))]
+    assert got == ["evals_per_epoch", "lora_target_modules.0", "use_flash_attention"]
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_every_shipped_preset_checks_clean(preset, tmp_path, tiny_model):
+    sets = [f"base_model={tiny_model}"] if "tiny" in preset else []
+    out = tmp_path / f"{preset}.yml"
+    out.write_text(render(resolve_preset(preset, sets)))
+    hardware = CPU if "tiny" in preset else GPU
+    problems = check_config(out, hardware)
+    assert problems == [], problems
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("num_epoch", 3, "did you mean `num_epochs`?"),
+        ("lora_alpah", 16, "did you mean `lora_alpha`?"),
+        ("flash_attention", True, "deprecated: use `attn_implementation: flash_attention_2`"),
+    ],
+)
+def test_unknown_and_deprecated_keys(tmp_path, key, value, expected):
+    cfg = resolve_preset("qwen3-1.7b-qlora").config
+    cfg.pop("attn_implementation")
+    cfg[key] = value
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    [problem] = [p for p in check_config(path, GPU) if p.field == key]
+    assert expected in problem.message
+    lines = path.read_text().splitlines()
+    assert lines[problem.line - 1].startswith(f"{key}:")
+
+
+def test_plugin_typo_and_conflicts(tmp_path):
+    cfg = resolve_preset("qwen3-1.7b-qlora").config
+    cfg["plugins"] = ["psych_plugin.PsychologyPlugn"]
+    cfg.pop("attn_implementation")  # packing with the mask kept: rows leak (test_packing.py)
+    cfg["datasets"][0]["pth"] = "x"
+    cfg["datasets"].append({"path": "data/missing.jsonl", "type": "alpaca"})
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    messages = {p.field: p.message for p in check_config(path, GPU)}
+    assert "does not import" in messages["plugins.0"]
+    assert "packed samples attend to each other" in messages["sample_packing"]
+    assert "did you mean `path`?" in messages["datasets.0.pth"]
+    assert "dataset file not found: data/missing.jsonl" in messages["datasets.1.path"]
+
+
+def test_invalid_dataset_rows_are_reported(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "x", "input": "", "output": ""}\n')
+    cfg = resolve_preset("qwen3-1.7b-qlora", [f"datasets.0.path={bad}"]).config
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    [problem] = [p for p in check_config(path, GPU) if p.field == "datasets.0.path"]
+    assert f"{bad}:1: output: must not be empty" in problem.message
+
+
+def test_hardware_warnings_on_cpu(tmp_path):
+    sets = ["bf16=true", "attn_implementation=flash_attention_2"]
+    cfg = resolve_preset("qwen3-1.7b-qlora", sets).config
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    warned = {p.field for p in check_config(path, CPU) if p.severity == "warning"}
+    assert warned == {"bf16", "attn_implementation", "optimizer"}
+
+
+def test_over_length_rows_are_counted(tmp_path, tiny_model):
+    data = tmp_path / "d.jsonl"
+    short = {"instruction": "What is a schema?", "input": "", "output": "A framework."}
+    long = {**short, "instruction": "Explain memory.", "output": "word " * 3000}
+    data.write_text("\n".join(json.dumps(r) for r in (short, long, short | {"input": "x"})) + "\n")
+    cfg = resolve_preset("tiny-cpu", [f"base_model={tiny_model}", f"datasets.0.path={data}"]).config
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    [problem] = [p for p in check_config(path, CPU) if p.field == "datasets.0.path"]
+    assert problem.severity == "warning"
+    assert "1 of 3 rows are longer than sequence_len=512 tokens; Axolotl will drop them" in (
+        problem.message
+    )
+    assert problem.message.endswith("lines 2")
+
+
+# --- the patterns of Axolotl's own example configs -------------------------------------------
+
+CHECKER = FIXTURES / "checker"
+
+
+def write_fixture(tmp: Path, name: str) -> Path:
+    base = yaml.safe_load((CHECKER / "base.yml").read_text())
+    cfg = deep_merge(base, yaml.safe_load((CHECKER / name).read_text()))
+    path = tmp / name
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def fields_by_severity(problems):
+    errors = sorted(p.field for p in problems if p.severity == "error")
+    warnings = sorted(p.field for p in problems if p.severity == "warning")
+    return errors, warnings
+
+
+@pytest.mark.parametrize(
+    ("name", "errors", "warnings"),
+    [
+        ("base.yml", [], []),
+        ("sdpa_packing.yml", [], []),
+        ("dpo_dataset.yml", [], []),
+        ("hub_kernel_packing.yml", [], ["sample_packing"]),
+        ("unset_attention_packing.yml", ["sample_packing"], []),
+        (
+            "stepwise_dataset.yml",
+            [],
+            [
+                "datasets.0.max_completion_length",
+                "datasets.0.step_separator",
+                "datasets.0.train_on_last_step_only",
+            ],
+        ),
+        ("flash_attention.yml", [], []),
+    ],
+)
+def test_checker_patterns_from_axolotl_examples(tmp_path, name, errors, warnings):
+    problems = check_config(write_fixture(tmp_path, name), GPU)
+    assert fields_by_severity(problems) == (errors, warnings), problems
+
+
+def test_axolotl_really_drops_stepwise_keys_without_rl():
+    """Why the stepwise keys are warned about: Axolotl 0.19's own validator drops them."""
+    from axolotl.utils.config import validate_config
+    from axolotl.utils.dict import DictDefault
+
+    cfg = deep_merge(
+        yaml.safe_load((CHECKER / "base.yml").read_text()),
+        yaml.safe_load((CHECKER / "stepwise_dataset.yml").read_text()),
+    )
+    [entry] = validate_config(DictDefault(cfg))["datasets"]
+    assert entry["type"] == "stepwise_supervised"
+    assert "step_separator" not in entry and "max_completion_length" not in entry
+
+
+def test_missing_attention_package_is_an_error_with_the_fix(tmp_path):
+    path = write_fixture(tmp_path, "flash_attention.yml")
+    [problem] = [p for p in check_config(path, GPU_NO_FLASH) if p.severity == "error"]
+    assert problem.field == "attn_implementation" and problem.line > 0
+    assert "make setup FLASH_ATTN=1" in problem.message
+    assert "attn_implementation: sdpa" in problem.message
+    # On a machine without a GPU the same config only warns (it may be meant for another).
+    cpu = Hardware(cuda=False, flash_attn=False, bitsandbytes=True)
+    assert fields_by_severity(check_config(path, cpu)) == ([], ["attn_implementation"])
+
+
+def test_a_package_axolotl_imports_while_validating_is_named(tmp_path):
+    problems = check_config(write_fixture(tmp_path, "ring_attention.yml"), GPU)
+    [error] = [p for p in problems if p.severity == "error"]
+    assert error.message.startswith("needs a package that is not installed here")
+    assert "ring_flash_attn" in error.message
+
+
+@pytest.mark.parametrize("preset", ["qwen3-1.7b-qlora", "qwen3-1.7b-lora"])
+def test_gpu_presets_check_clean_without_flash_attn(tmp_path, preset):
+    out = tmp_path / f"{preset}.yml"
+    out.write_text(render(resolve_preset(preset)))
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["attn_implementation"] == "sdpa" and cfg["sample_packing"] is True
+    assert check_config(out, GPU_NO_FLASH) == []
+
+
+@pytest.mark.parametrize(
+    ("preset", "field"),
+    [("qwen3-1.7b-qlora-ds2", "deepspeed"), ("qwen3-1.7b-lora-fsdp", "fsdp_config")],
+)
+def test_engines_that_need_a_gpu_warn_on_a_cpu(preset, field, tmp_path):
+    from psych_plugin.configs.checks import check_config
+    from psych_plugin.configs.hardware import Hardware
+    from psych_plugin.configs.templates import render, resolve_preset
+
+    path = tmp_path / f"{preset}.yml"
+    path.write_text(render(resolve_preset(preset, [])))
+    cpu = Hardware(cuda=False, flash_attn=False, bitsandbytes=True)
+    gpu = Hardware(cuda=True, flash_attn=True, bitsandbytes=True)
+    assert field in {p.field for p in check_config(path, cpu) if p.severity == "warning"}
+    assert field not in {p.field for p in check_config(path, gpu)}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.text(max_size=200)
+    | st.builds(
+        yaml.safe_dump,
+        st.dictionaries(
+            st.sampled_from(
+                ["base_model", "adapter", "lora_r", "datasets", "sequence_len", "plugins", "x"]
+            ),
+            json_values,
+            max_size=4,
+        ),
+    )
+)
+def test_check_config_arbitrary_yaml(tmp_path_factory, capsys, text):
+    path = tmp_path_factory.mktemp("c") / "c.yml"
+    path.write_text(text)
+    try:
+        code = main(["check-config", str(path)])
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    if code == 2:  # unreadable or not a mapping: one line on stderr, nothing else
+        assert out.out == ""
+        assert out.err.startswith(f"psych check-config: error: {path}") and out.err.count("\n") == 1
+        return
+    # One problem per printed line: split on "\n" only (a YAML key may hold \x1e or \x85, which
+    # str.splitlines() would also split on), and a key may hold spaces.
+    lines = out.out.rstrip("\n").split("\n")
+    errors = sum(": warning: " not in line for line in lines[:-1])
+    assert lines[-1] == (
+        f"{'FAILED' if errors else 'ok'}: check-config {path}: {errors} error(s), "
+        f"{len(lines) - 1 - errors} warning(s)"
+    )
+    assert code == (1 if errors else 0)
+    for line in lines[:-1]:
+        assert re.match(rf"^{re.escape(str(path))}:\d+: .+: .+", line, re.S), line

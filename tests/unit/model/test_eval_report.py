@@ -1,5 +1,5 @@
-"""eval.json / report.md / chart.png from a result, with and without an adapter, with and
-without MMLU (no model needed)."""
+"""psych_plugin/model/eval_report.py: eval.json / report.md / chart.png from a result, with and
+without an adapter, with and without MMLU (no model needed)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The two extra held-out sets keep their promises: `unseen` names no study, case or key term
-that training names (checked by psych_plugin.dataset.split), and `paraphrase` asks about training
-knowledge in new words, never as a near-copy of a training prompt."""
+"""psych_plugin/dataset/split.py and the two extra held-out sets: `unseen` names no study, case or
+key term that training names, and `paraphrase` asks about training knowledge in new words, never
+as a near-copy of a training prompt."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from psych_plugin.dataset.schema import categories
 from psych_plugin.dataset.split import FIELD_WIDE_SHARE, named_terms, split_problems
+from tests.conftest import PARAPHRASE_DATA as PARAPHRASE
+from tests.conftest import TRAIN_DATA as TRAIN
+from tests.conftest import UNSEEN_DATA as UNSEEN
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-TRAIN = DATA / "psychology_alpaca.jsonl"
-UNSEEN = DATA / "psychology_eval_unseen.jsonl"
-PARAPHRASE = DATA / "psychology_eval_paraphrase.jsonl"
-CATEGORIES = ("definition", "theory", "experiment", "case_study", "comparison", "how_to")
+CATEGORIES = categories()
 KEYS = {"instruction", "input", "output", "category", "source"}
 
 

@@ -1,15 +1,25 @@
-"""`psych validate`: every bad case gives the exit code, the line and the field; never a
-traceback, never a write to the file it reads."""
+"""psych_plugin/dataset/validate.py and `psych validate`: every bad case gives the exit code, the
+line and the field; never a traceback, never a write to the file it reads. validate_file's edges
+pinned exactly (line-length limit, spans and workers, error budgets, unreadable files), and
+arbitrary bytes or JSON values never crash it."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
+import psych_plugin.dataset.validate as v
 from psych_plugin.cli import main
+from psych_plugin.dataset.schema import load_schema
+from psych_plugin.problems import UsageError
+from tests.conftest import run_cli
 
 GOOD = {"instruction": "What is a schema?", "input": "", "output": "A mental framework."}
 
@@ -27,7 +37,7 @@ def validate(tmp_path: Path, content: bytes | str, *flags: str, capsys) -> tuple
     out = capsys.readouterr()
     assert path.read_bytes() == before  # never writes to what it reads
     # (An exception would fail the test by itself; tracebacks of a real process are checked in
-    # test_robustness.py.)
+    # tests/unit/cli/test_common.py.)
     return code, out.out.replace(str(path), "F")
 
 
@@ -229,3 +239,153 @@ def test_rows_checked_one_by_one_are_counted_once(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + good().encode() + b"\r\n" + good().encode() + b"\r\n")
     report = validate_file(path)
     assert (report.rows, report.valid_rows, report.errors) == (2, 2, 0)
+
+
+ROW = {"instruction": "What is a schema?", "input": "", "output": "A mental framework."}
+
+
+def write(tmp_path, lines: list[str]):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def test_line_length_limit_is_exact(tmp_path, monkeypatch):
+    monkeypatch.setattr(v, "MAX_LINE_BYTES", 100)
+    base = json.dumps(ROW)
+    fits = base[:-1] + " " * (100 - len(base)) + "}"  # exactly 100 bytes, valid JSON
+    over = base[:-1] + " " * (101 - len(base)) + "}"
+    report = v.validate_file(write(tmp_path, [fits, over]), workers=1)
+    assert len(fits) == 100 and report.rows == 2 and report.valid_rows == 1
+    [problem] = report.problems
+    assert (problem.line, problem.message) == (
+        2,
+        "line is 101 bytes, over the 100-byte limit for one row",
+    )
+
+
+def test_spans_are_cut_at_about_span_bytes(tmp_path, monkeypatch):
+    path = write(tmp_path, [json.dumps(ROW)] * 300)
+    size = path.stat().st_size
+    monkeypatch.setattr(v, "SPAN_BYTES", 2000)
+    seen: list[int] = []
+    report = v.validate_file(path, workers=1, progress=seen.append)
+    assert report.rows == report.valid_rows == 300 and report.path == str(path)
+    assert sum(seen) == size
+    # one progress step per span of about 2,000 bytes (cut at line starts)
+    assert len(seen) == -(-size // 2000)
+    assert v._split_points(path, 3)[0] == 0 and len(v._split_points(path, 3)) == 3
+
+
+def test_several_workers_split_even_a_small_file(tmp_path, monkeypatch):
+    path = write(tmp_path, [json.dumps(ROW)] * 50)
+    # Below PARALLEL_MIN_BYTES one span: starting workers would cost more than it saves.
+    seen_small: list[int] = []
+    v.validate_file(path, workers=2, progress=seen_small.append)
+    assert len(seen_small) == 1
+    monkeypatch.setattr(v, "PARALLEL_MIN_BYTES", 1)
+    seen: list[int] = []
+    report = v.validate_file(path, workers=2, progress=seen.append)
+    assert report.rows == 50 and len(seen) == 2 and sum(seen) == path.stat().st_size
+
+
+def test_max_errors_across_spans_keeps_exactly_that_many(tmp_path, monkeypatch):
+    bad = json.dumps({**ROW, "output": ""})
+    path = write(tmp_path, [bad] * 40)
+    monkeypatch.setattr(v, "SPAN_BYTES", 500)
+    monkeypatch.setattr(v, "PARALLEL_MIN_BYTES", 1)
+    for workers in (1, 2):
+        report = v.validate_file(path, max_errors=3, workers=workers)
+        assert [p.line for p in report.problems] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("cpus", "expected"), [({0}, 1), ({0, 1}, 2), (set(range(8)), 4), (set(), 1)]
+)
+def test_default_workers_are_the_usable_cores_up_to_four(monkeypatch, cpus, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: cpus, raising=False)
+    assert v.default_workers() == expected
+
+
+def test_default_workers_without_affinity(monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert v.default_workers() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert v.default_workers() == 3
+
+
+def test_deep_nesting_and_read_errors_are_one_line(tmp_path, monkeypatch):
+    assert v.parse_line(b"[" * 100_000) == (None, "invalid JSON: nested too deeply")
+    path = write(tmp_path, [json.dumps(ROW)])
+
+    def refuse(*_a, **_k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(v, "iter_lines", refuse)
+    with pytest.raises(UsageError) as err:
+        v.validate_file(path, workers=1)
+    assert str(err.value) == f"{path}: Permission denied"
+
+
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@SETTINGS
+@given(st.binary(max_size=400))
+def test_validate_arbitrary_bytes(tmp_path_factory, capsys, data):
+    path = tmp_path_factory.mktemp("v") / "x.jsonl"
+    path.write_bytes(data)
+    code, text = run_cli(capsys, "validate", str(path))
+    lines = text.splitlines()
+    assert code == (1 if lines[-1].startswith("FAILED: ") else 0), text
+    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    for line in lines[:-1]:  # every problem line is PATH:LINE: field: message
+        found = re.match(rf"^{re.escape(str(path))}:(\d+): \S+: .+", line)
+        assert found, line
+        assert 0 <= int(found[1]) <= n_lines  # a line of the file (0: the whole file)
+    errors = sum(": warning: " not in line for line in lines[:-1])
+    assert f", {errors} error(s)," in lines[-1]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+
+
+@SETTINGS
+@given(st.lists(json_values, min_size=1, max_size=5))
+def test_validate_arbitrary_json_values(tmp_path_factory, capsys, values):
+    path = tmp_path_factory.mktemp("j") / "x.jsonl"
+    path.write_text("\n".join(json.dumps(v) for v in values) + "\n")
+    code, text = run_cli(capsys, "validate", "--format", "json", str(path))
+    payload = json.loads(text)
+    # jsonschema's verdict on each line (NaN and Infinity are not JSON: an error of their own).
+    reference = Draft202012Validator(load_schema())
+    bad_lines, not_json = set(), set()
+    for lineno, value in enumerate(values, start=1):
+        try:
+            parsed = json.loads(json.dumps(value), parse_constant=_not_json)
+        except ValueError:
+            not_json.add(lineno)
+            bad_lines.add(lineno)
+            continue
+        if not reference.is_valid(parsed):
+            bad_lines.add(lineno)
+    reported = {p["line"] for p in payload["problems"] if p["severity"] == "error"}
+    assert reported == bad_lines
+    assert code == (1 if bad_lines else 0)
+    # One line holding one JSON array is read as a whole-file array export (0 rows, one error).
+    whole_array = len(values) == 1 and isinstance(values[0], list) and not not_json
+    assert payload["rows"] == (0 if whole_array else len(values))
+    assert payload["errors"] == len([p for p in payload["problems"] if p["severity"] == "error"])
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(name)

@@ -1,15 +1,25 @@
-"""The template layer of `psych config`: YAML reading, overrides, preset chains, the generated
-header and its hash. Exact values throughout: a wrong merge, type or message turns a test red."""
+"""psych_plugin/configs/templates.py, the template layer of `psych config`: YAML reading (safe
+loading only), overrides, preset chains, the generated header and its hash, hand-edited files
+kept. Exact values throughout: a wrong merge, type or message turns a test red."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from psych_plugin import atomic
+from psych_plugin.cli import main
 from psych_plugin.configs import templates as t
+from psych_plugin.configs.templates import resolve_preset
+from psych_plugin.paths import PACKAGE_DIR
 from psych_plugin.problems import UsageError
+from tests.conftest import GPU_LIST, REPO, fake_nvidia_smi, run_cli
 
 
 def write(path: Path, text: str) -> Path:
@@ -352,3 +362,119 @@ def test_write_config_over_a_file_that_is_not_utf8(tmp_path):
     assert out.read_bytes() == b"\xff\xfe someone else's file\n"
     assert t.write_config(resolved({"a": 1}), out, force=True) is True
     assert out.read_text() == t.render(resolved({"a": 1}))
+
+
+def test_tiny_cpu_preset_is_qlora_without_cuda_kernels():
+    cfg = resolve_preset("tiny-cpu").config
+    assert cfg["adapter"] == "qlora" and cfg["load_in_4bit"] is True
+    assert cfg["lora_mlp_kernel"] is cfg["lora_qkv_kernel"] is cfg["lora_o_kernel"] is False
+    gpu = resolve_preset("qwen3-1.7b-qlora").config
+    assert gpu["attn_implementation"] == "sdpa" and gpu["sample_packing"] is True
+    assert len(gpu["lora_target_modules"]) == 7
+
+
+def test_generation_is_deterministic_and_typed(tmp_path, capsys):
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    sets = [
+        "--set",
+        "lora_r=32",
+        "--set",
+        "bf16=false",
+        "--set",
+        "lora_target_modules=[q_proj]",
+        "--set",
+        "learning_rate=1e-4",
+        "--set",
+        "eval_strategy=no",
+        "--no-check",
+    ]
+    assert main(["config", "qwen3-1.7b-lora", "-o", str(a), *sets]) == 0
+    assert main(["config", "qwen3-1.7b-lora", "-o", str(b), *sets]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    cfg = yaml.safe_load(a.read_text())
+    assert cfg["lora_r"] == 32 and cfg["bf16"] is False and cfg["lora_target_modules"] == ["q_proj"]
+    assert cfg["learning_rate"] == 1e-4
+    assert cfg["eval_strategy"] == "no"  # not YAML 1.1's boolean False
+    header = a.read_text().splitlines()[:2]
+    assert "axolotl_configs/defaults.yml + axolotl_configs/presets/qwen3-1.7b-lora.yml" in header[0]
+    assert "lora_r=32" in header[1]
+
+
+def test_hand_edited_output_is_protected(tmp_path, capsys):
+    out = tmp_path / "c.yml"
+    assert main(["config", "tiny-cpu", "-o", str(out), "--no-check"]) == 0
+    assert main(["config", "tiny-cpu", "-o", str(out), "--no-check"]) == 0  # unchanged: fine
+    assert "unchanged" in capsys.readouterr().out
+    edited = out.read_text().replace("lora_r: 16", "lora_r: 64")
+    out.write_text(edited)
+    assert main(["config", "tiny-cpu", "-o", str(out), "--no-check"]) == 2
+    assert "edited by hand" in capsys.readouterr().err
+    assert out.read_text() == edited
+    assert main(["config", "tiny-cpu", "-o", str(out), "--no-check", "--force"]) == 0
+    assert "lora_r: 16" in out.read_text()
+
+
+def test_unknown_preset_and_bad_override(tmp_path, capsys):
+    assert main(["config", "nope", "-o", str(tmp_path / "x.yml")]) == 2
+    assert "unknown preset 'nope' (known:" in capsys.readouterr().err
+    assert main(["config", "tiny-cpu", "--set", "novalue", "-o", str(tmp_path / "x.yml")]) == 2
+
+
+def test_stand_in_gpu_generates_the_qwen_preset_with_an_importable_backend(tmp_path):
+    """`psych config` on a machine whose nvidia-smi answers: the qwen preset, sdpa (torch
+    itself), the reason printed; the only error is that this torch build is CPU-only."""
+    env = fake_nvidia_smi(tmp_path, GPU_LIST)
+    out = tmp_path / "gen.yml"
+    done = subprocess.run(
+        [sys.executable, "-m", "psych_plugin", "config", "-o", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "chose qwen3-1.7b-qlora" in done.stderr
+    assert yaml.safe_load(out.read_text())["attn_implementation"] == "sdpa"
+    assert re.search(r"attention: sdpa: PyTorch SDPA, always importable; packed rows", done.stdout)
+    import torch
+
+    problems = [line for line in done.stdout.splitlines() if line.startswith(f"{out}:")]
+    if not torch.cuda.is_available():  # a CPU torch build under a stand-in driver
+        assert len(problems) == 1 and "cannot use it" in problems[0], done.stdout
+        assert done.returncode == 1
+    else:
+        assert problems == [] and done.returncode == 0, done.stdout
+
+
+def test_yaml_cannot_execute_code(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.yml"
+    evil.write_text(f'base_model: !!python/object/apply:os.system ["touch {marker}"]\n')
+    code, out = run_cli(capsys, "check-config", str(evil))
+    assert code == 2 and "invalid YAML" in out
+    assert not marker.exists()
+    template = tmp_path / "presets"
+    template.mkdir()
+    (template / "evil.yml").write_text(evil.read_text())
+    from psych_plugin.configs.templates import resolve_preset
+    from psych_plugin.problems import UsageError
+
+    with pytest.raises(UsageError):
+        resolve_preset("evil", presets_dir=template, defaults=tmp_path / "none.yml")
+    assert not marker.exists()
+
+
+def test_package_only_safe_loads_yaml():
+    unsafe = re.compile(r"yaml\.(load|unsafe_load|full_load)\(|Loader=yaml\.(Full)?Loader")
+    for path in PACKAGE_DIR.rglob("*.py"):
+        assert not unsafe.search(path.read_text()), path
+
+
+def test_ctrl_c_during_config_keeps_the_old_file(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "c.yml"
+    assert main(["config", "tiny-cpu", "-o", str(out), "--no-check"]) == 0
+    before = out.read_text()
+    monkeypatch.setattr(atomic.os, "fsync", lambda _fd: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main(["config", "tiny-cpu", "--set", "lora_r=4", "-o", str(out), "--no-check"]) == 130
+    assert out.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.yml"]

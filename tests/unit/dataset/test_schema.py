@@ -1,6 +1,8 @@
-"""A user's own schema: `schemas/alpaca.schema.json` edited (length limits, a pattern, a field
-made required). Verdicts must match jsonschema's, every message must be true for the schema at
-hand and name the keyword that failed, and long values are cut, never echoed whole."""
+"""psych_plugin/dataset/schema.py: the schema file is the single source of truth. The fast check
+agrees with jsonschema on any value, and the file works with standard JSON Schema tooling. A
+user's own schema (length limits, a pattern, a field made required): verdicts match jsonschema's,
+every message is true for the schema at hand and names the keyword that failed, and long values
+are cut, never echoed whole."""
 
 from __future__ import annotations
 
@@ -18,10 +20,59 @@ from psych_plugin.dataset.schema import (
     MESSAGE_LIMIT,
     NON_BLANK,
     RowChecker,
+    categories,
     compile_fast_check,
     load_schema,
+    row_errors,
+    row_is_valid,
 )
+from tests.conftest import SCHEMA as SCHEMA_PATH
 from tests.conftest import run_psych
+
+KEYS = ["instruction", "input", "output", "category", "source", "response", "extra"]
+CATEGORIES = list(categories())
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+texts = st.sampled_from(["", " ", "\t\n", "\u00a0", "\u2003", "x", " a ", "\u0085"]) | st.text()
+field_values = texts | st.sampled_from(CATEGORIES) | json_values
+rows = st.dictionaries(st.sampled_from(KEYS), field_values, max_size=6)
+near_valid = st.fixed_dictionaries(
+    {"instruction": texts, "input": texts, "output": texts},
+    optional={"category": st.sampled_from(CATEGORIES) | field_values, "source": field_values},
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(rows | near_valid | json_values)
+def test_fast_check_agrees_with_jsonschema(value):
+    expected = Draft202012Validator(load_schema()).is_valid(value)
+    assert row_is_valid(value) == expected
+    # And the explanation path reports something exactly when the row is invalid.
+    assert bool(row_errors(value)) == (not expected)
+
+
+def test_schema_is_valid_draft_2020_12():
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+def test_schema_verdicts_on_examples():
+    validator = Draft202012Validator(load_schema())
+    ok = {"instruction": "What is a schema?", "input": "", "output": "A framework."}
+    assert validator.is_valid(ok)
+    assert validator.is_valid({**ok, "category": "theory", "source": "Piaget"})
+    assert not validator.is_valid({**ok, "output": "   "})
+    assert not validator.is_valid({**ok, "category": "opinion"})
+    assert not validator.is_valid({"instruction": "x", "input": "", "response": "y"})
+
 
 FIELDS = ["instruction", "input", "output", "category", "source"]
 PATTERNS = [NON_BLANK, "^[A-Z]", "^\\S", "x$", "\\d", "^(a|b)+$"]
@@ -66,17 +117,16 @@ def edited_schemas(draw) -> dict:
     return schema
 
 
-texts = (
+edit_texts = (
     st.sampled_from(["", " ", "\t", "\u00a0", "x", "Abc", "lowercase", "ab", "12", "Xx", "y" * 300])
     | st.text(max_size=40)
     | st.text(alphabet="aAbx1 ", min_size=25, max_size=400)
 )
-values = texts | st.none() | st.integers() | st.booleans() | st.lists(st.text(max_size=3))
-CATEGORIES = load_schema()["properties"]["category"]["enum"]
+values = edit_texts | st.none() | st.integers() | st.booleans() | st.lists(st.text(max_size=3))
 # Short strings over an alphabet that meets and misses every pattern above, at every length
 # around the limits: most rows are then valid but for one constraint, where bugs hide.
 near_texts = st.text(alphabet="Aab1x \t", max_size=35) | st.sampled_from(["", " ", "A", "ab"])
-rows = st.dictionaries(
+edit_rows = st.dictionaries(
     st.sampled_from([*FIELDS, "response", "extra"]), values, max_size=7
 ) | st.fixed_dictionaries(
     {"instruction": near_texts, "input": near_texts, "output": near_texts},
@@ -89,7 +139,7 @@ rows = st.dictionaries(
 
 
 @settings(max_examples=500, deadline=None)
-@given(edited_schemas(), rows)
+@given(edited_schemas(), edit_rows)
 def test_edited_schema_verdicts_and_messages(schema, row):
     Draft202012Validator.check_schema(schema)
     checker = RowChecker(schema)

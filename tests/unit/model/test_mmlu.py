@@ -1,5 +1,5 @@
-"""MMLU helpers: reading the official CSV layout (and its quirks), intervals, the paired change,
-the chance and majority-letter lines, and `--eval-file` parsing."""
+"""psych_plugin/model/mmlu.py: reading the official CSV layout (and its quirks), intervals, the
+paired change, the chance and majority-letter lines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from psych_plugin.cli.model import parse_eval_files
 from psych_plugin.model.mmlu import (
     Question,
     csv_path,
@@ -19,7 +18,6 @@ from psych_plugin.model.mmlu import (
     summarise_subject,
     wilson,
 )
-from psych_plugin.paths import EVAL_SETS
 from psych_plugin.problems import UsageError
 from tests.conftest import FIXTURES
 
@@ -124,39 +122,3 @@ def test_paired_change_and_subject_summary():
     assert p["ci95"][0] == pytest.approx(0.375 - 1.959964 * sd / math.sqrt(8), abs=1e-4)
     assert p["mcnemar_p"] == pytest.approx(0.25)
     assert paired_change(base, base)["change"] == 0.0
-
-
-def test_eval_file_specs(tmp_path: Path):
-    default = parse_eval_files(None)
-    assert list(default) == list(EVAL_SETS)
-    assert [p.name for p in default.values()] == list(EVAL_SETS.values())
-    sets = parse_eval_files(["mine=a/b.jsonl", "c/other.jsonl"])
-    assert sets == {"mine": Path("a/b.jsonl"), "other": Path("c/other.jsonl")}
-    with pytest.raises(UsageError, match="given twice"):
-        parse_eval_files(["x=a.jsonl", "x=b.jsonl"])
-    with pytest.raises(UsageError, match="NAME=PATH"):
-        parse_eval_files(["bad name=a.jsonl"])
-
-
-def make_eval(*args: str) -> str:
-    import subprocess
-
-    from tests.conftest import REPO
-
-    done = subprocess.run(
-        ["make", "--no-print-directory", "-n", "eval", "PRESET=tiny-cpu", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
-
-
-def test_make_eval_lines():
-    config = "--config axolotl_configs/generated/tiny-cpu.yml"
-    assert make_eval().endswith(f"psych eval {config} --mmlu")
-    assert make_eval("MMLU_DIR=/d", "MMLU_LIMIT=50").endswith(
-        f"psych eval {config} --mmlu-dir /d --mmlu-limit 50"
-    )
-    assert make_eval("MMLU=0", "MMLU_DIR=/d").endswith(f"psych eval {config}")

@@ -1,5 +1,6 @@
-"""Evaluation metrics, with exact values: ROUGE-L worked out by hand, the per-category
-aggregation, and the answer-token loss against an independent computation on the tiny model."""
+"""psych_plugin/model/evaluate.py's metrics, with exact values: ROUGE-L worked out by hand, the
+per-category aggregation, and the answer-token loss against an independent computation on the
+tiny model."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import math
 
 import pytest
 
-from psych_plugin.prompts import PromptSettings, render_row
 from psych_plugin.model.evaluate import RowResult, answer_losses, rouge_l, summarise
+from psych_plugin.prompts import PromptSettings, render_row
 
 
 @pytest.mark.parametrize(
