@@ -215,11 +215,6 @@ class ReviewStore:
                 f"{self.journal}: not a psych review journal of this version; "
                 "rerun with --restart to discard it"
             )
-        if header.get("input") != self._header()["input"]:
-            raise UsageError(
-                f"{self.journal}: holds the review of {header.get('input')}, not of "
-                f"{self.rows_path}; choose another -o, or --restart to discard it"
-            )
         unique = Counter(r.digest for r in self.rows)
         by_digest = {r.digest: r.line for r in self.rows if unique[r.digest] == 1}
         for i, entry in entries[1:]:
@@ -242,6 +237,13 @@ class ReviewStore:
                 row = self.by_line[by_digest[digest]]
                 replay.moved += 1
             self._apply(row.line, action, entry.get("row"))
+        # Another path is fine when the rows are the same (a moved folder, a rebuilt file):
+        # decisions follow the rows' content. Not one decision matching: another file.
+        if header.get("input") != self._header()["input"] and replay.stale == replay.decisions > 0:
+            raise UsageError(
+                f"{self.journal}: holds the review of {header.get('input')}, whose rows are "
+                f"not in {self.rows_path}; choose another -o, or --restart to discard it"
+            )
         return replay
 
     def _apply(self, line: int, action: str, row: dict[str, Any] | None) -> None:

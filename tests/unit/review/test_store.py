@@ -272,13 +272,16 @@ def test_an_output_edited_by_hand_after_review_needs_force(tmp_path):
         open_store(tmp_path)
 
 
-def test_a_journal_of_another_input_is_refused(tmp_path):
+def test_a_journal_of_another_input_is_refused_but_a_moved_input_resumes(tmp_path):
     s = open_store(tmp_path)
     s.decide(1, "keep", 0)
-    other = write_rows(tmp_path / "other.jsonl", ROWS)
+    other = write_rows(tmp_path / "other.jsonl", [{**r, "output": "Other."} for r in ROWS])
     rows, _ = read_rows(other)
-    with pytest.raises(UsageError, match="holds the review of .*rows.jsonl"):
+    with pytest.raises(UsageError, match="holds the review of .*rows.jsonl, whose rows are not"):
         ReviewStore(other, rows, tmp_path / "out.jsonl")
+    moved = write_rows(tmp_path / "moved.jsonl", ROWS)
+    rows, _ = read_rows(moved)
+    assert ReviewStore(moved, rows, tmp_path / "out.jsonl").state[1].status == "kept"
 
 
 def test_output_must_not_be_the_input(tmp_path):
