@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
-from ..dataset.schema import load_schema, row_errors, row_is_valid
+from ..dataset.schema import row_errors, row_is_valid
 from ..dataset.validate import check_readable, parse_line
 from ..problems import Problem, UsageError
 from ..report import format_problem
@@ -164,7 +164,6 @@ class ReviewStore:
         self.rows = rows
         self.by_line = {r.line: r for r in rows}
         self.state = {r.line: RowState() for r in rows}
-        self.fields = list(load_schema().get("properties", {}))
         if restart and self.journal.exists():
             # Starting over the review that wrote this output: it may be replaced.
             self.journal.unlink()
@@ -223,7 +222,12 @@ class ReviewStore:
             if "action" not in entry:
                 continue  # an output record only
             action, line, digest = entry.get("action"), entry.get("line"), entry.get("sha")
-            if action not in ACTIONS or not isinstance(line, int):
+            edited = entry.get("row")
+            if (
+                action not in ACTIONS
+                or not isinstance(line, int)
+                or (action == "edit") != isinstance(edited, dict)
+            ):
                 raise UsageError(
                     f"{self.journal}:{i}: unknown review journal entry; "
                     "rerun with --restart to discard the decisions"
@@ -236,7 +240,7 @@ class ReviewStore:
                     continue
                 row = self.by_line[by_digest[digest]]
                 replay.moved += 1
-            self._apply(row.line, action, entry.get("row"))
+            self._apply(row.line, action, edited)
         # Another path is fine when the rows are the same (a moved folder, a rebuilt file):
         # decisions follow the rows' content. Not one decision matching: another file.
         if header.get("input") != self._header()["input"] and replay.stale == replay.decisions > 0:

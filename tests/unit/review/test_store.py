@@ -314,3 +314,19 @@ def test_read_rows_reports_lines_that_are_not_rows(tmp_path):
 def test_default_output_sits_next_to_the_input():
     assert default_output(Path("d/rows.jsonl")) == Path("d/rows.reviewed.jsonl")
     assert default_output(Path("rows")) == Path("rows.reviewed.jsonl")
+
+
+def test_an_edit_entry_without_its_row_is_an_error_naming_the_line(tmp_path):
+    s = open_store(tmp_path)
+    s.decide(1, "keep", 0)
+    journal = journal_path(tmp_path / "out.jsonl")
+    with open(journal, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"line": 2, "sha": s.rows[1].digest, "action": "edit"}) + "\n")
+    with pytest.raises(UsageError, match=r"decisions\.jsonl:3: unknown review journal entry"):
+        open_store(tmp_path)
+
+
+def test_restart_without_a_journal_still_needs_force_for_a_foreign_output(tmp_path):
+    (tmp_path / "out.jsonl").write_text("mine\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="--force"):
+        open_store(tmp_path, restart=True)
