@@ -221,7 +221,13 @@ def test_review_in_a_browser(tmp_path: Path, browser) -> None:
     trips = [page.evaluate(ROUND_TRIP, "k") for _ in range(10)]
     at_line(page, 15)
 
-    # Filters: only the edited row, then back to all; "u" jumps to the next unreviewed.
+    # Filters: the category follows the edit (line 3 is a theory row now) ...
+    theory = 1 + sum(json.loads(line).get("category") == "theory" for line in raw)
+    page.select_option("#f-category", "theory")
+    at_line(page, 3)
+    assert page.inner_text("#position") == f"row 1 of {theory}"
+    page.select_option("#f-category", "")
+    # ... the status: only the edited row, then back to all; "u" jumps to the next unreviewed.
     page.select_option("#f-status", "edited")
     at_line(page, 3)
     assert page.inner_text("#position") == "row 1 of 1"
