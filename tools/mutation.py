@@ -127,8 +127,8 @@ def covering_tests(files: list[str], root: Path = ROOT) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in found)
 
 
-# What the tests read besides the package and the tests themselves.
-ALSO_COPY = ["schemas", "data", "axolotl_configs", "Makefile", ".ci", ".github"]
+# What the tests read besides the package and the tests themselves (tools: the preload plugin).
+ALSO_COPY = ["schemas", "data", "axolotl_configs", "Makefile", ".ci", ".github", "tools"]
 
 
 def _copy_checkout(dest: Path) -> None:
