@@ -150,6 +150,7 @@ class Builder:
             self.options.min_paragraph,
             self.plan.chosen,
             self.plan.known,
+            self.plan.later.get(chunk.index, ()),
         )
         candidates = found.candidates
         rejected = list(found.rejected)
@@ -285,7 +286,7 @@ def build_dataset(
         name,
         style,
         o,
-        plan_book(chunks, style),
+        plan_book(chunks, style, name),
         client,
         RowFilter(eval_keys),
         Critic(style.text),

@@ -150,6 +150,7 @@ def agreement_problem(text: str) -> str:
     return ""
 
 
+_DOUBLED_VERB = re.compile(r"\b(?:is|are) (?:has|have|is|are|was|were)\b")
 _PLURAL_FOLLOW = word_set("that which who in of from with are were")
 
 
@@ -233,6 +234,9 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
     problem = agreement_problem(output[:200])
     if problem:
         return "article agreement", problem
+    doubled = _DOUBLED_VERB.search(output)
+    if doubled:
+        return "doubled verb", doubled.group(0)
     if input_:
         ratio = SequenceMatcher(None, normalise(input_), normalise(output), autojunk=False)
         if (

@@ -486,7 +486,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         if quoted:
             return None
         sentence, shape = f"{lead} {verb} {body}", "gloss: participle"
-    elif _ADJECTIVE.search(first) and second in ("for", "to", "in", "of", "with"):
+    elif first in _GLOSS_ADJECTIVES and second in ("for", "to", "in", "of", "with"):
         if quoted:
             return None
         sentence, shape = f"{lead} {verb} {body}", "gloss: adjective"
@@ -561,6 +561,13 @@ _MASS_LIKE = re.compile(
 # A single-word term that is an adjective ("empirical"); "-al", "-ive", "-ic" words are as
 # often nouns ("rehearsal", "motive", "heuristic") and are left alone.
 _ADJ_TERM = re.compile(r"(?:ous|ful|ical|able|ible)$")
+# Adjectives a gloss opens with ("responsible for enforcing ..."); "experiment in which" is a
+# noun, so the list is explicit rather than a suffix.
+_GLOSS_ADJECTIVES = word_set(
+    "responsible related similar characteristic specific common relevant capable able unable "
+    "typical sensitive resistant present absent dependent independent essential necessary "
+    "aware susceptible prone vulnerable due equivalent analogous"
+)
 _ADJECTIVE = re.compile(r"(?:al|ive|ous|ful|ic|able|ible|ed|ant|ent)$")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..dataset.rows import normalise
 from .critic import Candidate, Rejection
@@ -36,6 +36,12 @@ from .text import clean_markdown, pick, split_sentences, word_set
 _COMPARE = (
     "What is the difference between {a} and {b}?",
     "How does {a} differ from {b}?",
+    "Compare {a} and {b}.",
+    "Contrast {a} with {b}.",
+)
+_COMPARE_PLURAL = (
+    "What is the difference between {a} and {b}?",
+    "How do {a} differ from {b}?",
     "Compare {a} and {b}.",
     "Contrast {a} with {b}.",
 )
@@ -137,18 +143,30 @@ def comparison_rows(
             ):
                 continue
             used.update((ka, kb))
-            second = " ".join(b.sentences)
-            if not _CONTRAST.search(second[:60]):
-                first = re.match(r"[A-Za-z]+", second)
-                # Lower-case the opening word unless the book writes it capitalised (a name).
-                lower = first is not None and style.display(first.group())[:1].islower()
-                second = "In contrast, " + (second[0].lower() + second[1:] if lower else second)
-            output = f"{' '.join(a.sentences)} {second}"
-            names = {"a": style.display(a.term), "b": style.display(b.term)}
-            rows.append(
-                make_row(pick(ka + kb, _COMPARE).format(**names), "", output, "comparison", source)
-            )
+            rows.append(pair_row(a, b, style, source))
     return rows
+
+
+def pair_row(a: Definition, b: Definition, style: TermStyle, source: str) -> dict[str, str]:
+    """The two definitions, the second marked as the contrast, answering "How does X differ
+    from Y?"."""
+    second = " ".join(b.sentences)
+    if not _CONTRAST.search(second[:60]):
+        first = re.match(r"[A-Za-z]+", second)
+        # Lower-case the opening word unless the book writes it capitalised (a name).
+        lower = first is not None and style.display(first.group())[:1].islower()
+        lower = lower and not second.startswith('The term "')
+        lower = lower or bool(re.match(r"(?:The|A|An)\b", second))
+        second = "In contrast, " + (second[0].lower() + second[1:] if lower else second)
+    shown = style.display(b.term)
+    at = len("In contrast, ")
+    if second[at : at + len(shown)].casefold() == shown.casefold():
+        second = second[:at] + shown + second[at + len(shown) :]  # "Couples therapy" -> "couples"
+    output = f"{' '.join(a.sentences)} {second}"
+    names = {"a": style.display(a.term), "b": style.display(b.term)}
+    key = normalise(a.term) + normalise(b.term)
+    asks = _COMPARE_PLURAL if a.plural else _COMPARE
+    return make_row(pick(key, asks).format(**names), "", output, "comparison", source)
 
 
 _CITED = re.compile(
@@ -230,8 +248,8 @@ def study_rows(paragraph: str, source: str, min_chars: int = 200) -> list[dict[s
         stretch = sentences[i : end + 1]
         if m is not None and not (
             (_DID.search(sentence) or _STUDY_WORD.search(sentence))
-            and any(_DID.search(s) for s in stretch)
-            and len(stretch) <= 3
+            and any(_DID.search(s) for s in stretch[:-1])  # done before what was found
+            and 2 <= len(stretch) <= 3
         ):
             continue  # a finding cited, or someone else's story around the citation
         chosen = [tidy(s) for s in stretch]
@@ -361,6 +379,36 @@ _CLAIM_ASK = {
     "asserts": "assert",
     "maintains": "maintain",
 }
+# "Skinner (1957) proposed that language is learned through reinforcement." -> theory:
+# "What did Skinner propose about language?"
+_PERSON_CLAIM = re.compile(
+    r"^(?P<who>[A-Z][a-z]+(?: [A-Z][a-z]+)?)(?: \((?:1[89]|20)\d\d\))? "
+    r"(?P<verb>proposed|suggested|argued|theorized|theorised|believed|posited|hypothesized|"
+    r"maintained|asserted) that (?P<about>(?:the |a |an )?[a-z][\w-]*(?: [a-z][\w-]*){0,3}?)"
+    r"(?=,| (?:is|are|was|were|can|could|should|must|will|would|has|have|had|[a-z]+s|[a-z]+ed)\b)"
+)
+_CLAIM_PAST = {
+    "proposed": "propose",
+    "suggested": "suggest",
+    "argued": "argue",
+    "theorized": "theorize",
+    "theorised": "theorise",
+    "believed": "believe",
+    "posited": "posit",
+    "hypothesized": "hypothesize",
+    "maintained": "maintain",
+    "asserted": "assert",
+}
+_NOT_PERSON = word_set(
+    "The This That These Those They He She It We You Researchers Scientists Psychologists Some "
+    "Many Most Others Studies Research Theorists Critics One Both While Although When Whereas "
+    "If Because After Before Since Unlike Like"
+)
+_NOT_ABOUT = word_set(
+    "we they he she it i you there this that these those in for of to as if when because all "
+    "people someone one how what our their his her its some any during through with about by "
+    "from into on at after before each every both"
+)
 _VAGUE_THEORY = re.compile(
     r"^(?:the\s+)?(?:theory|model|hypothesis|this|that|another|one|a)\b", re.I
 )
@@ -387,6 +435,17 @@ def claim_rows(paragraph: str, source: str) -> list[dict[str, str]]:
                 )
             rows.append(make_row(instruction, "", sentence, "how_to", source))
             continue
+        person = _PERSON_CLAIM.match(sentence)
+        if person and person.group("who").split()[0] not in _NOT_PERSON:
+            about = person.group("about")
+            if not any(w in _NOT_ABOUT for w in about.split()[1:]) and about.split()[0] not in (
+                _NOT_ABOUT
+            ):
+                ask = _CLAIM_PAST[person.group("verb")]
+                who = person.group("who")
+                question = f"What did {who} {ask} about {about}?"
+                rows.append(make_row(question, "", sentence, "theory", source))
+                continue
         claim = _CLAIM.match(sentence)
         if claim and not _VAGUE_THEORY.match(claim.group("who")):
             ask = _CLAIM_ASK[claim.group("verb")]
@@ -400,7 +459,8 @@ def claim_rows(paragraph: str, source: str) -> list[dict[str, str]]:
 # ---------------------------------------------------------------------------- the whole chunk
 
 # A definition of a theory or a model teaches what it proposes: category theory.
-_THEORY_TERM = re.compile(r"\b(?:theory|theories|model|hypothesis|law|principle)\b", re.I)
+# "hypothesis" is left out: "perceptual hypothesis" is a guess, not a theory.
+_THEORY_TERM = re.compile(r"\b(?:theory|theories|model|law|principle)\b", re.I)
 _THEORY_ASK = ("What does {t} propose?", "Explain {t}.", "Describe {t}.")
 _LAW_ASK = ("What does {t} state?", "Explain {t}.")
 # How a definition was found, best first: the book's own sentence about the term beats the
@@ -523,6 +583,7 @@ def rule_rows(
     min_paragraph: int = 200,
     chosen: dict[str, tuple[int, int]] | None = None,
     known: Sequence[str] = (),
+    later: Sequence[Candidate] = (),
 ) -> ChunkRows:
     """The rows the rules find in one chunk, in reading order. `chosen`: the definition kept
     for each term book-wide (choose_definitions); without it, the first per chunk. `known`:
@@ -570,25 +631,110 @@ def rule_rows(
             names = [d for d, _ in kept if style.display(d.term) in row["instruction"]]
             passage = " ".join(dict.fromkeys(paragraphs[d.term] or "" for d in names))
             out.candidates.append(Candidate(row, section, passage or chunk.text))
+    out.candidates.extend(later)
     return out
 
 
 @dataclass(frozen=True)
 class BookPlan:
     """What the rules need to know about the whole book before any chunk: the one definition
-    kept per term, and the defined terms (for the comparisons its sentences draw)."""
+    kept per term, the defined terms (for the comparisons its sentences draw), and the rows
+    that draw on definitions from several chunks (sibling terms, stages in order), each made
+    in the chunk of its last definition."""
 
     chosen: dict[str, tuple[int, int]]
     known: tuple[str, ...]
+    later: dict[int, list[Candidate]] = field(default_factory=dict)
 
 
-def plan_book(chunks: Sequence[Chunk], style: TermStyle) -> BookPlan:
+# Heads too general to make two terms siblings ("limbic system" / "endocrine system").
+_GENERIC_HEADS = word_set(
+    "system psychology effect effects disorder disorders pain spectrum perception theory model "
+    "study studies process principle law test approach"
+)
+_STAGE = re.compile(
+    r"\b(?P<nth>first|second|third|fourth|fifth|sixth) stage (?:of|in) (?P<what>[^.;,]{5,80})"
+)
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+
+
+def _sibling_rows(
+    defs: dict[str, tuple[int, Definition, str]],
+    chunks: Sequence[Chunk],
+    style: TermStyle,
+    book: str,
+) -> dict[int, list[Candidate]]:
+    """ "How does fixed ratio ... differ from variable ratio ...?" for terms of one chapter that
+    share all but their first word (2 to 4 of them, neighbours in book order), answered with
+    the two definitions; and "What are the stages of X, in order?" when the glossary numbers
+    three or more stages of one thing."""
+    by_index = {c.index: c for c in chunks}
+    out: dict[int, list[Candidate]] = {}
+
+    def add(index: int, row: dict[str, str], passage: str) -> None:
+        c = by_index[index]
+        section = " > ".join(t for t in (c.chapter, c.section) if t)
+        out.setdefault(index, []).append(Candidate(row, section, passage))
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    stages: dict[tuple[str, str], dict[int, str]] = {}
+    for key, (index, d, _) in sorted(defs.items(), key=lambda kv: kv[1][0]):
+        words = key.split()
+        chapter = by_index[index].chapter
+        numbered = d.glossary and _STAGE.search(d.sentences[0])
+        # Stages the glossary numbers get one "in order" row, not pairs of "Nth stage of X".
+        if len(words) >= 2 and words[-1] not in _GENERIC_HEADS and not d.plural and not numbered:
+            groups.setdefault((chapter, " ".join(words[1:])), []).append(key)
+        m = _STAGE.search(d.sentences[0]) if d.glossary else None
+        if m:
+            what = m.group("what").strip()
+            stages.setdefault((chapter, normalise(what)), {})[_ORDINALS.index(m.group("nth"))] = key
+    for members in groups.values():
+        if not 2 <= len(members) <= 4:
+            continue
+        for ka, kb in zip(members, members[1:], strict=False):
+            (ia, a, pa), (ib, b, pb) = defs[ka], defs[kb]
+            index = max(ia, ib)
+            row = pair_row(a, b, style, by_index[index].source(book))
+            add(index, row, " ".join(dict.fromkeys((pa, pb))))
+    for (_, _), found in stages.items():
+        n = len(found)
+        if n < 3 or sorted(found) != list(range(n)):
+            continue  # the glossary must number them all, from the first
+        keys = [found[i] for i in range(n)]
+        first = defs[keys[0]][1]
+        m = _STAGE.search(first.sentences[0])
+        assert m is not None
+        what = m.group("what").strip()
+        names = [style.display(defs[k][1].term) for k in keys]
+        listed = ", ".join(names[:-1]) + f", and {names[-1]}"
+        numbers = ("three", "four", "five", "six")[n - 3]
+        output = _sentence_of(f"{what} has {numbers} stages, in this order: {listed}")
+        index = max(defs[k][0] for k in keys)
+        row = make_row(
+            f"What are the stages of {what}, in order?",
+            "",
+            output,
+            "how_to",
+            by_index[index].source(book),
+        )
+        add(index, row, " ".join(defs[k][2] for k in keys))
+    return out
+
+
+def _sentence_of(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def plan_book(chunks: Sequence[Chunk], style: TermStyle, book: str = "") -> BookPlan:
     found = [(c.index, f) for c in chunks for f in chunk_definitions(c, style)]
     chosen = choose_definitions(found)
     terms: dict[str, str] = {}
-    for _, f in found:
-        terms.setdefault(
-            term_key(f.definition.term), re.sub(r"\s*\([^)]*\)", "", f.definition.term)
-        )
+    defs: dict[str, tuple[int, Definition, str]] = {}
+    for index, f in found:
+        key = term_key(f.definition.term)
+        terms.setdefault(key, re.sub(r"\s*\([^)]*\)", "", f.definition.term))
+        if chosen.get(key) == (index, f.order):
+            defs[key] = (index, f.definition, f.passage)
     known = tuple(t for k, t in sorted(terms.items()) if k in chosen)
-    return BookPlan(chosen, known)
+    return BookPlan(chosen, known, _sibling_rows(defs, chunks, style, book))

@@ -36,7 +36,11 @@ def test_duplicates_and_eval_leakage_are_dropped(tmp_path, capsys):
     # The repeated paragraph's definition is the same term: one definition per term, book-wide.
     assert re.search(r"rejected: term defined better elsewhere\s*│\s*[1-9]", printed)
     rows = rows_of(out)
-    defs = [r for r in rows if not r["input"] and "classical conditioning" in r["instruction"]]
+    defs = [
+        r
+        for r in rows
+        if r["category"] == "definition" and "classical conditioning" in r["instruction"]
+    ]
     assert len(defs) == 1 and "Review" not in defs[0]["source"]
 
     leaked = next(r for r in rows if r["instruction"] == "What is a schema?")

@@ -50,13 +50,39 @@ def test_categories_need_evidence(tmp_path, capsys):
     assert "In contrast, retroactive interference occurs" in pair["output"]
     # Defined in one paragraph, but not contrasted ("..., however"): no comparison.
     assert not any("spontaneous recovery" in r["instruction"] for r in by_cat["comparison"])
-    (steps,) = by_cat["how_to"]
+    steps = next(r for r in by_cat["how_to"] if "memory formation" in r["instruction"])
     assert steps["instruction"] == "What are the stages of memory formation?"
     assert steps["output"].endswith("encoding, storage, and retrieval.")
-    (theory,) = by_cat["theory"]
+    theory = next(r for r in by_cat["theory"] if "Piaget" in r["instruction"])
     assert theory["instruction"] == "What does Jean Piaget's theory propose?"
     assert theory["output"].startswith("Jean Piaget's theory proposes that children actively")
+    bowlby = next(r for r in by_cat["theory"] if "Bowlby" in r["instruction"])
+    assert bowlby["instruction"] == "What did John Bowlby propose about attachment?"
     assert set(by_cat) == set(categories())
+
+
+def test_rows_drawn_from_several_definitions(tmp_path, capsys):
+    """Sibling terms of one chapter (all words but the first shared) are compared with their
+    two definitions; stages the glossary numbers are listed in order."""
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out) == 0
+    rows = rows_of(out)
+    pair = next(r for r in rows if r["instruction"].startswith("How does classical conditioning"))
+    assert pair["category"] == "comparison"
+    assert pair["instruction"].endswith("differ from operant conditioning?")
+    assert pair["output"].startswith("Classical conditioning is a form of learning")
+    assert "In contrast, operant conditioning is a type of learning" in pair["output"]
+    (stages,) = [r for r in rows if r["instruction"].endswith(", in order?")]
+    assert stages["category"] == "how_to"
+    assert stages["instruction"] == (
+        "What are the stages of cognitive development in Piaget's theory, in order?"
+    )
+    assert stages["output"].endswith(
+        "four stages, in this order: sensorimotor stage, preoperational stage, concrete "
+        "operational stage, and formal operational stage."
+    )
+    # Numbered stages are not also compared pairwise ("the third stage" vs "the fourth").
+    assert not any("operational stage differ" in r["instruction"] for r in rows)
 
 
 def test_study_rows_need_who_what_was_done_and_what_was_found():
@@ -111,6 +137,15 @@ def test_contrast_rows_need_the_terms_on_each_side():
 
 
 def test_claims_and_steps():
+    (who,) = claim_rows(
+        "Skinner (1957) proposed that language is learned through reinforcement.", "S"
+    )
+    assert who["instruction"] == "What did Skinner propose about language?"
+    assert who["category"] == "theory"
+    assert (
+        claim_rows("While Freud believed that personality is fixed, others disagreed.", "S") == []
+    )
+    assert claim_rows("Clifton argued that our strengths provide the most growth.", "S") == []
     (row,) = claim_rows(
         "The James-Lange theory of emotion asserts that emotions arise from arousal.", "S"
     )
