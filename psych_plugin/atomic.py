@@ -32,7 +32,7 @@ def _new_file_mode(path: Path) -> int:
     try:
         return stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        return 0o666 & ~current_umask()
+        return umask_mode()
 
 
 def _make_parent(path: Path) -> None:
@@ -63,6 +63,25 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     # newline="\n" on every platform: the files are data and configs, compared byte for byte.
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def umask_mode() -> int:
+    """The mode a new file gets from any tool that honours the umask (0644 under 022)."""
+    return 0o666 & ~current_umask()
+
+
+def open_safetensors_to_umask(folder: Path) -> list[Path]:
+    """safetensors writes every file 0600 whatever the umask (PEFT's adapter, checkpoints,
+    merged shards): give the ones in `folder` (recursively) the umask's mode, as any other
+    tool's files have, so a server running as another user can load them. Returns those
+    changed; files a user set to another mode are left alone."""
+    mode = umask_mode()
+    changed = []
+    for path in sorted(folder.rglob("*.safetensors")):
+        if path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600 and mode != 0o600:
+            path.chmod(mode)
+            changed.append(path)
+    return changed
 
 
 def write_text_if_changed(path: Path, text: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 from packaging.version import Version
 
-from ..atomic import write_text_if_changed
+from ..atomic import open_safetensors_to_umask, write_text_if_changed
 from ..dataset.validate import validate_file
 from ..paths import RUN_CONFIG_FILE, WORLD_SIZE_KEY
 from ..prompts import STRATEGY_TYPES, PromptSettings
@@ -161,3 +161,4 @@ class PsychologyPlugin(BasePlugin):
         settings = PromptSettings.from_cfg(cfg)
         settings.save(out)
         write_model_card(out, cfg, settings, self._trainer)
+        open_safetensors_to_umask(out)

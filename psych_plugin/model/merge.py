@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import open_safetensors_to_umask
 from ..problems import UsageError
 from ..prompts import render_prompt
 from .inference import RunPaths, check_adapter, nf4_config, prompt_settings
@@ -143,6 +144,7 @@ def merge(paths: RunPaths, questions: list[str]) -> MergeCheck:
         if paths.load_in_4bit
         else []
     )
+    open_safetensors_to_umask(merged_dir)
     check = compare_logits(paths, merged_dir, questions)
     check.restored = restored
     return check

@@ -85,3 +85,20 @@ def test_misspelled_psych_key_fails_validation(tmp_path: Path, tiny_model: Path)
     assert done.returncode != 0
     assert "psych_prompt_styel" in done.stdout + done.stderr
     assert "did you mean psych_prompt_style" in done.stdout + done.stderr
+
+
+def test_run_files_are_readable_by_other_users(trained: Path) -> None:
+    """A server running as another user (vLLM, a container) or a colleague on a shared cluster
+    reads the adapter: every file of the run gets the umask's permissions (0644 under the usual
+    022, which the run inherits from the test process), never a temporary file's 0600."""
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    expected = 0o666 & ~mask
+    files = [p for p in trained.iterdir() if p.is_file()]
+    names = {p.name for p in files}
+    assert {"adapter_model.safetensors", "psych_prompt.json", "README.md"} <= names
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert set(modes.values()) == {oct(expected)}, modes

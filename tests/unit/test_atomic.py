@@ -119,3 +119,28 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
         atomic.write_text_atomic(target, "new content\n")
     assert target.read_text() == "original\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.yml"]
+
+
+def test_safetensors_files_get_the_umask_mode(tmp_path, umask):
+    """safetensors writes 0600 whatever the umask; the run's files are opened to the umask's
+    mode, and a file a user chose another mode for is left alone."""
+    import torch
+    from safetensors.torch import save_file
+
+    from psych_plugin.atomic import open_safetensors_to_umask
+
+    umask(0o022)
+    (tmp_path / "checkpoint-5").mkdir()
+    for name in ("adapter_model.safetensors", "checkpoint-5/adapter_model.safetensors"):
+        save_file({"w": torch.zeros(2)}, str(tmp_path / name))
+    assert mode(tmp_path / "adapter_model.safetensors") == 0o600  # what safetensors does
+    mine = tmp_path / "private.safetensors"
+    save_file({"w": torch.zeros(2)}, str(mine))
+    mine.chmod(0o640)
+    changed = open_safetensors_to_umask(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in changed] == [
+        "adapter_model.safetensors",
+        "checkpoint-5/adapter_model.safetensors",
+    ]
+    assert mode(tmp_path / "checkpoint-5" / "adapter_model.safetensors") == 0o644
+    assert mode(mine) == 0o640
