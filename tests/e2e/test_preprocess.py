@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from psych_plugin.prompts import PromptSettings, render_row
 from psych_plugin.prompt_strategy import IGNORE_INDEX
+from psych_plugin.prompts import PromptSettings, render_row
 from tests.conftest import MINI, make_config, run_axolotl
 
 pytestmark = pytest.mark.slow
