@@ -150,6 +150,7 @@ def agreement_problem(text: str) -> str:
     return ""
 
 
+_WHEN_PRONOUN = re.compile(r"\b(?:is|are) when (?:they|he|she|it|we|this)\b")
 _DOUBLED_VERB = re.compile(r"\b(?:is|are) (?:has|have|is|are|was|were)\b")
 _PLURAL_FOLLOW = word_set("that which who in of from with are were")
 
@@ -216,6 +217,9 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         return "story-bound", m2.group(0) if m2 else ""
     if _PRONOUN_OPENING.match(output):
         return "not self-contained", output.split()[0]
+    m = _WHEN_PRONOUN.search(output)
+    if m:
+        return "not self-contained", m.group(0)  # "X is when they ...": who are "they"?
     if "?" in output:
         return "question in the answer", ""
     if "?" in instruction.rstrip(" ?") or _SECOND_PERSON.search(instruction):

@@ -393,6 +393,19 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     body = parts[0]
     opener = body.split()[0] if body.split() else ""
     if (
+        opener[:1].isupper()
+        and not opener.endswith(("’s", "'s"))
+        and opener.casefold() not in (_DETERMINER)
+    ):
+        # "Stanford University conducted ...": a sentence with its own subject, or a name the
+        # builder cannot place in a sentence of its own.
+        if (
+            not re.match(r"[A-Z][a-z]+$", opener)
+            or _FINITE.search(body)
+            or re.search(r"\b[a-z]+ed\b", body.split(",")[0])
+        ):
+            return None
+    if (
         body[:1].isupper()
         and not body[:2].isupper()
         and not opener.endswith(("’s", "'s"))  # "Gardner’s theory ...": a name
@@ -424,9 +437,22 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     quoted = not article and not bare_reads(name)
     verb = "are" if plural else "is"
     law = bool(_LAW_HEAD.search(term))
-    if first in _SUBORDINATE or first == "one" and second != "of":
+    if first in _SUBORDINATE or first in ("not", "no") or first == "one" and second != "of":
         return None  # "when an experiment involved deception, ...": no noun to define by
-    if first == "one" or " and " in _HEAD_END.split(body, maxsplit=1)[0]:
+    early = _before_relative(body).split()[1:7]
+    if (
+        first not in _DETERMINER
+        and first not in _VERBS
+        and not first.endswith(("’s", "'s"))
+        and any(w.strip(",;") in _CLAUSE_VERB for w in early)
+        and not quoted
+    ):
+        # "physiological arousal and emotional experience occur at the same time": a clause.
+        intro = "According to" if law else "In"
+        return _sentence_end(f"{intro} {lead}, {body}"), "gloss: clause"
+    if first == "one" or (
+        " and " in _HEAD_END.split(body, maxsplit=1)[0] and not first.endswith("ing")
+    ):
         # "one of a class of drugs", "environment and culture": no article of ours fits.
         if quoted:
             return None
@@ -470,6 +496,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         first.endswith("ing")
         and len(first) > 5
         and first not in _NOT_GERUND
+        and second != "of"
         and (
             second in _DETERMINER
             or second in _OBJECT_START
@@ -480,7 +507,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         # A gerund doing something ("seeing relationships ..."), not an adjective ("enduring
         # state of mind", which is a noun phrase).
         sentence, shape = f"{lead} {verb} {body}", "gloss: gerund"
-        if quoted:
+        if quoted or article in ("a", "an"):  # "A job analysis is determining ..." reads badly
             sentence = f'The term "{name}" refers to {body}'
     elif first.endswith("ed") and second in ("in", "by", "to", "on", "as", "with", "from"):
         if quoted:
@@ -500,8 +527,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
     else:
         head = _gloss_head(body)
-        if not head or head in _VERBS:
-            return None
+        if not head or head in _VERBS or head in _GLOSS_ADJECTIVES or first in _GLOSS_ADJECTIVES:
+            return None  # "important for speech comprehension": no noun to put "an" before
         head_plural = head.endswith("s") and not re.search(
             r"(?:ss|us|is|ics|ous|series|species|means|news|lens|bias|status)$", head
         )
@@ -511,6 +538,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             phrase = body
         elif (
             first in _ORDINAL
+            or re.fullmatch(r"[a-z]+est|most|least", first)  # "the smallest unit"
             or _ABSTRACT.search(head)
             and re.search(rf"\b{re.escape(head)} of\b", body)
         ):
@@ -566,7 +594,8 @@ _ADJ_TERM = re.compile(r"(?:ous|ful|ical|able|ible)$")
 _GLOSS_ADJECTIVES = word_set(
     "responsible related similar characteristic specific common relevant capable able unable "
     "typical sensitive resistant present absent dependent independent essential necessary "
-    "aware susceptible prone vulnerable due equivalent analogous"
+    "aware susceptible prone vulnerable due equivalent analogous important crucial critical "
+    "involved located"
 )
 _ADJECTIVE = re.compile(r"(?:al|ive|ous|ful|ic|able|ible|ed|ant|ent)$")
 
@@ -645,7 +674,11 @@ class TermStyle:
         if term not in self._display:
             shown = term
             first = term.split()[0]
-            if first.endswith(("’s", "'s")) or any(w[:1].isupper() for w in term.split()[1:]):
+            if (
+                first.endswith(("’s", "'s"))
+                or any(w[:1].isupper() for w in term.split()[1:])
+                or re.search(r"-[A-Z]", first)  # "Cannon-Bard": names
+            ):
                 pass  # "Meissner’s corpuscle", "Strange Situation": a name's capital stays
             elif len(term) > 1 and term[0].isupper() and term[1].islower():
                 # Capitalised mid-sentence somewhere ("the Strange Situation"): a name; keep it.

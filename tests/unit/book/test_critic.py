@@ -99,6 +99,14 @@ GOOD = cand(
             "off-topic answer",
         ),
         (
+            cand("What is assimilation?", "Assimilation is when they take in what they know."),
+            "not self-contained",
+        ),
+        (
+            cand("What is a reinforcer?", "A secondary reinforcer is has no value of its own."),
+            "doubled verb",
+        ),
+        (
             cand(
                 "Describe the study.",
                 "Rats were placed in a maze and found the food quickly.",

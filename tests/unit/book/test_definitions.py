@@ -99,7 +99,7 @@ def test_definitions_are_trimmed_and_self_contained(tmp_path, capsys):
 
 STYLE = TermStyle(
     "The amygdala is deep in the brain, and the amygdala is part of the limbic system. "
-    "A neuron is a cell. A prototype is used. Learning happens."
+    "A neuron is a cell. A prototype is used. Learning happens. A job analysis is done."
 )
 
 
@@ -195,6 +195,9 @@ def test_gloss_sentence_follows_the_glosss_shape(term, gloss, sentence, shape):
         ("debriefing", "when an experiment involved deception, participants are told"),
         ("empirical", "grounded in objective, tangible evidence"),  # an adjective
         ("peripheral route", "one person persuades another person"),
+        ("Wernicke’s area", "important for speech comprehension"),  # an adjective, no noun
+        ("sensory adaptation", "not perceiving stimuli that remain constant"),
+        ("Stanford prison experiment", "Stanford University conducted an experiment"),
     ],
 )
 def test_gloss_sentence_refuses_what_it_cannot_make_grammatical(term, gloss):
