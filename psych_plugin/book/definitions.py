@@ -123,6 +123,8 @@ def tidy(sentence: str) -> str:
     definition run on after ", and" cut ("X is ..., and Y is ..." -> "X is ...")."""
     text = _ASIDE.sub("", sentence).strip()
     second = _SECOND_DEFINITION.search(text)
+    if second and "," in text[max(0, second.start() - 30) : second.start()]:
+        second = None  # "administration, scoring, and interpretation ... is": a list, not a term
     if second and second.start() >= 25:
         text = text[: second.start()]
     text = re.sub(r"\s+([,.;:])", r"\1", text)
@@ -239,7 +241,7 @@ def bold_definitions(paragraph: str) -> list[Definition]:
                 elif (
                     re.match(
                         r"(?i)^\W*(?:another|one|a second|the other|the second|this|these)\b",
-                        clean_markdown(before),
+                        re.split(r"[—–;:,]", clean_markdown(before))[-1].strip(),
                     )
                     or len(clean_markdown(before)) < 60
                 ):
@@ -248,6 +250,8 @@ def bold_definitions(paragraph: str) -> list[Definition]:
             elif (
                 _LEADS.match(after)
                 and len(re.sub(r"(?i)\b(?:a|an|the)\s*$", "", lead).strip()) == 0
+                # "X are typically documented ...": a remark about X, not what X is.
+                and not re.match(r"\s*(?:is|are)\s+(?:\w+ly|\w+ed)\b(?<!\bdefined)", after)
             ):
                 # The term leads its clause and a defining verb follows it.
                 sentences = [_join(lead, term, after)]
@@ -335,6 +339,14 @@ _VERB_TERM = re.compile(r"^[a-z]+(?:ize|ise|ate|ify)$")
 _ORDINAL = word_set("first second third fourth fifth sixth seventh eighth last final")
 # Head nouns that take "the" before "of ..." ("the accuracy of a given result").
 _ABSTRACT = re.compile(r"(?:ity|acy|ness|ment|ion|ance|ence|makeup|ure|ship|hood|ing)$")
+# Heads that take "a" before "of ...": "a type of", "a strip of cortex"; other heads take
+# "the" ("the height of a wave", "the genetic makeup of an individual").
+_A_OF = word_set(
+    "type form kind set series group class collection state process part strip pattern method "
+    "area region branch subfield field phase period stage sequence piece way sort network "
+    "system structure subtype variety category combination measure number mode style graph "
+    "chart curve list model test scale theory collection cluster body band bundle layer"
+)
 _MASS_SUFFIX = re.compile(r"(?:ness|(?<!an)ism|ing)$")
 _HEAD_END = re.compile(
     r"[,;(]|\s(?:that|which|who|whom|whose|of|in|to|for|by|with|where|when|from|on|at|about|"
@@ -392,19 +404,19 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     parts = [p.strip() for p in re.split(r";\s+", gloss) if p.strip()]
     body = parts[0]
     opener = body.split()[0] if body.split() else ""
+    # "Stanford University conducted ...": a sentence with its own subject, or a name the
+    # builder cannot place in a sentence of its own.
     if (
         opener[:1].isupper()
         and not opener.endswith(("’s", "'s"))
-        and opener.casefold() not in (_DETERMINER)
-    ):
-        # "Stanford University conducted ...": a sentence with its own subject, or a name the
-        # builder cannot place in a sentence of its own.
-        if (
+        and opener.casefold() not in _DETERMINER
+        and (
             not re.match(r"[A-Z][a-z]+$", opener)
             or _FINITE.search(body)
             or re.search(r"\b[a-z]+ed\b", body.split(",")[0])
-        ):
-            return None
+        )
+    ):
+        return None
     if (
         body[:1].isupper()
         and not body[:2].isupper()
@@ -439,7 +451,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     law = bool(_LAW_HEAD.search(term))
     if first in _SUBORDINATE or first in ("not", "no") or first == "one" and second != "of":
         return None  # "when an experiment involved deception, ...": no noun to define by
-    early = _before_relative(body).split()[1:7]
+    words_early = _before_relative(body).split()[:7]
+    early = [w for k, w in enumerate(words_early) if k and words_early[k - 1] != "to"]
     if (
         first not in _DETERMINER
         and first not in _VERBS
@@ -453,8 +466,9 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     if first == "one" or (
         " and " in _HEAD_END.split(body, maxsplit=1)[0] and not first.endswith("ing")
     ):
-        # "one of a class of drugs", "environment and culture": no article of ours fits.
-        if quoted:
+        # "one of a class of drugs", "genes and biology": no article of ours fits; "brain and
+        # spinal cord" would need one ("the brain ..."), which the gloss does not say.
+        if quoted or first != "one" and not (first.endswith("s") or bare_reads(first)):
             return None
         sentence, shape = f"{lead} {verb} {body}", "gloss: noun phrase"
         return _sentence_end(sentence), shape
@@ -539,8 +553,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         elif (
             first in _ORDINAL
             or re.fullmatch(r"[a-z]+est|most|least", first)  # "the smallest unit"
-            or _ABSTRACT.search(head)
-            and re.search(rf"\b{re.escape(head)} of\b", body)
+            or (_ABSTRACT.search(head) or head not in _A_OF)
+            and re.search(rf"^(?:[\w-]+ )?{re.escape(head)} of\b", body)
         ):
             phrase = f"the {body}"
         elif head in _MASS or _MASS_SUFFIX.search(head):

@@ -197,6 +197,7 @@ def test_gloss_sentence_follows_the_glosss_shape(term, gloss, sentence, shape):
         ("peripheral route", "one person persuades another person"),
         ("Wernicke’s area", "important for speech comprehension"),  # an adjective, no noun
         ("sensory adaptation", "not perceiving stimuli that remain constant"),
+        ("central nervous system", "brain and spinal cord"),  # "the brain ...": not said
         ("Stanford prison experiment", "Stanford University conducted an experiment"),
     ],
 )
@@ -220,6 +221,18 @@ def test_glossary_lines_and_running_text():
     (strong,) = sentence_definitions("Attachment refers to the bond between child and carer.")
     assert (weak.how, strong.how) == ("sentence-weak", "sentence")
     assert sentence_definitions("Two additional principles are the law of closure and more.") == []
+
+
+def test_run_on_cut_but_not_inside_a_list():
+    from psych_plugin.book.definitions import tidy
+
+    assert tidy("Rods detect dim light in the dark, and cones are cells for colour.") == (
+        "Rods detect dim light in the dark."
+    )
+    listed = "Standardization means that administration, scoring, and scoring rules are fixed."
+    assert tidy(listed) == listed
+    # "X are typically documented ...": said about X, not what X is.
+    assert bold_definitions("**Appraisals** are typically documented once or twice a year.") == []
 
 
 def test_definition_row_questions():
