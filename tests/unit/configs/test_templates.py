@@ -438,7 +438,12 @@ def test_stand_in_gpu_generates_the_qwen_preset_with_an_importable_backend(tmp_p
     assert re.search(r"attention: sdpa: PyTorch SDPA, always importable; packed rows", done.stdout)
     import torch
 
-    problems = [line for line in done.stdout.splitlines() if line.startswith(f"{out}:")]
+    # Errors only: warnings depend on what else is on the machine (a tokenizer to count with).
+    problems = [
+        line
+        for line in done.stdout.splitlines()
+        if line.startswith(f"{out}:") and ": warning: " not in line
+    ]
     if not torch.cuda.is_available():  # a CPU torch build under a stand-in driver
         assert len(problems) == 1 and "cannot use it" in problems[0], done.stdout
         assert done.returncode == 1
