@@ -151,6 +151,7 @@ class Builder:
             self.plan.chosen,
             self.plan.known,
             self.plan.later.get(chunk.index, ()),
+            self.plan.researchers,
         )
         candidates = found.candidates
         rejected = list(found.rejected)

@@ -218,7 +218,20 @@ def _who(m: re.Match[str]) -> tuple[str, str] | None:
     return names[0], year
 
 
-def study_rows(paragraph: str, source: str, min_chars: int = 200) -> list[dict[str, str]]:
+_NAMED_DID = re.compile(
+    r"^(?:In (?:the|his|her|their|a|one|an) [a-z]+(?: [a-z]+)?, )?"
+    r"(?P<who>[A-Z][a-z]+(?: (?:and|&) [A-Z][a-z]+)?) (?:also |then |first |later )?"
+    rf"{_DID_VERBS}\b"
+)
+_NAMED_ASK = (
+    "Describe {who}’s study: what was done, and what was found?",
+    "What did {who} do in this line of research, and what was found?",
+)
+
+
+def study_rows(
+    paragraph: str, source: str, min_chars: int = 200, researchers: frozenset[str] = frozenset()
+) -> list[dict[str, str]]:
     """A study the paragraph reports, named by who ran it and when: "Describe the study by
     Garcia and Koelling (1966) ..." answered with the book's stretch from the sentence naming
     them to the first finding, which must include what was done. The instruction names the
@@ -235,9 +248,13 @@ def study_rows(paragraph: str, source: str, min_chars: int = 200) -> list[dict[s
         case = _CASE_NAME.search(sentence)
         if case and _CASE_CUE.search(text) is None and "case" not in sentence.casefold():
             case = None
+        named_did = None
         if m is None and case is None:
-            continue
-        found = _CASE_FOUND if case and m is None else _REPORTED
+            named_did = _NAMED_DID.match(sentence)
+            # "Tolman placed hungry rats ...": a researcher the book cites with a year elsewhere.
+            if named_did is None or named_did.group("who").split()[0] not in researchers:
+                continue
+        found = _CASE_FOUND if case and m is None and named_did is None else _REPORTED
         window = 5 if case and m is None else 3  # a case is told at more length than a study
         end = next(
             (k for k in range(i, min(i + window, len(sentences))) if found.search(sentences[k])),
@@ -246,7 +263,7 @@ def study_rows(paragraph: str, source: str, min_chars: int = 200) -> list[dict[s
         if end is None:
             continue
         stretch = sentences[i : end + 1]
-        if m is not None and not (
+        if (m is not None or named_did is not None) and not (
             (_DID.search(sentence) or _STUDY_WORD.search(sentence))
             and any(_DID.search(s) for s in stretch[:-1])  # done before what was found
             and 2 <= len(stretch) <= 3
@@ -261,6 +278,13 @@ def study_rows(paragraph: str, source: str, min_chars: int = 200) -> list[dict[s
                 continue
             seen.add(named)
             ask = pick(" ".join(named), _STUDY_ASK).format(who=named[0], year=named[1])
+            category = "experiment"
+        elif named_did is not None:
+            who = named_did.group("who").replace(" & ", " and ")
+            if who in seen:
+                continue
+            seen.add(who)
+            ask = pick(who, _NAMED_ASK).format(who=who)
             category = "experiment"
         else:
             assert case is not None
@@ -584,6 +608,7 @@ def rule_rows(
     chosen: dict[str, tuple[int, int]] | None = None,
     known: Sequence[str] = (),
     later: Sequence[Candidate] = (),
+    researchers: frozenset[str] = frozenset(),
 ) -> ChunkRows:
     """The rows the rules find in one chunk, in reading order. `chosen`: the definition kept
     for each term book-wide (choose_definitions); without it, the first per chunk. `known`:
@@ -619,7 +644,7 @@ def rule_rows(
                 out.candidates.extend(by_passage[p])
         if block.kind != "prose" or chunk.glossary:
             continue
-        for row in study_rows(block.text, source, min_paragraph):
+        for row in study_rows(block.text, source, min_paragraph, researchers):
             out.candidates.append(Candidate(row, section, plain))
         for row in claim_rows(block.text, source):
             out.candidates.append(Candidate(row, section, plain))
@@ -645,6 +670,7 @@ class BookPlan:
     chosen: dict[str, tuple[int, int]]
     known: tuple[str, ...]
     later: dict[int, list[Candidate]] = field(default_factory=dict)
+    researchers: frozenset[str] = frozenset()  # surnames the book cites with a year
 
 
 # Heads too general to make two terms siblings ("limbic system" / "endocrine system").
@@ -737,4 +763,11 @@ def plan_book(chunks: Sequence[Chunk], style: TermStyle, book: str = "") -> Book
         if chosen.get(key) == (index, f.order):
             defs[key] = (index, f.definition, f.passage)
     known = tuple(t for k, t in sorted(terms.items()) if k in chosen)
-    return BookPlan(chosen, known, _sibling_rows(defs, chunks, style, book))
+    researchers: set[str] = set()
+    for c in chunks:
+        for m in _CITED.finditer(c.text):
+            who = m.group("who") or m.group("who2") or ""
+            researchers.update(re.findall(r"\b[A-Z][a-z]+\b", who.replace(" et al.", "")))
+    researchers -= _NOT_PERSON
+    later = _sibling_rows(defs, chunks, style, book)
+    return BookPlan(chosen, known, later, frozenset(researchers))

@@ -109,6 +109,14 @@ def test_study_rows_need_who_what_was_done_and_what_was_found():
     assert row["category"] == "experiment" and "Garcia and Koelling (1966)" in row["instruction"]
     assert row["input"] == "" and row["output"].startswith("Garcia and Koelling paired")
     assert study_rows(study, "S", 1000) == []  # shorter than --min-paragraph
+    # A researcher the book cites with a year elsewhere, named doing something, then a finding.
+    named = (
+        "In the maze studies, Tolman placed hungry rats in a maze with no food in it. Tolman "
+        "found that the rats had learned the layout anyway, which later studies confirmed."
+    )
+    (row,) = study_rows(named, "S", 100, frozenset({"Tolman"}))
+    assert "Tolman" in row["instruction"] and row["category"] == "experiment"
+    assert study_rows(named, "S", 100) == []  # not known as a researcher: no row
     # "in the case of" an idiom is not a case study.
     idiom = (
         "In the case of the dogs, the tone predicted food. The dogs were trained for weeks and "
