@@ -32,8 +32,8 @@ CATEGORY_GUIDES = {
     "answer with the passage's definition",
     "theory": "theories and models the passage describes: ask what a theory or model proposes, "
     "its parts, or its claims",
-    "experiment": "experiments and studies the passage reports: ask about their design, "
-    "participants, procedure and findings",
+    "experiment": "experiments and studies the passage reports: name who ran the study, and "
+    "ask what was done and what was found",
     "case_study": "case studies (an individual patient or case) the passage describes: ask "
     "what happened and what the case shows",
     "comparison": "comparisons the passage makes: ask how two concepts differ or are alike",
@@ -73,15 +73,18 @@ RESPONSE_FORMAT = {
 
 
 def build_messages(text: str, source: str, category: str, n: int) -> list[dict[str, str]]:
+    """The prompt for one category of one chunk: the passage, and rows grounded in it. Every
+    row that comes back is read by the critic and checked against this passage (critic.py)."""
     user = (
         f"Below is a passage from a psychology book ({source}).\n\n"
         f"Category: {category} ({CATEGORY_GUIDES[category]}).\n\n"
         f"Write up to {n} instruction-tuning examples of this category, grounded only in the "
         'passage. Each example is an object with "instruction" (a question or task), "input" '
         '(context the instruction needs, or "" if none) and "output" (a complete, accurate '
-        'answer of 1 to 4 sentences). Each must make sense without the passage: no "this '
-        'passage", no "the text". If the passage has nothing of this category, reply '
-        '{"rows": []}.\n\n'
+        "answer of 1 to 4 sentences). Use the passage's own terms and names; state a number "
+        "only as the passage states it. Each example must make sense without the passage: no "
+        '"this passage", no "the text", no "as shown above", no "you". Do not copy the input '
+        'into the output. If the passage has nothing of this category, reply {"rows": []}.\n\n'
         f'Reply with JSON only: {{"rows": [...]}}.\n\nPassage:\n"""\n{text}\n"""'
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
