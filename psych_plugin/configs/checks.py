@@ -293,20 +293,24 @@ def _check_packing(cfg: dict[str, Any], validated: dict[str, Any] | None, out: _
     )
 
 
-def _offline_tokenizer(cfg: dict[str, Any]) -> Any:
-    """The base model's tokenizer if it is on this machine (a local folder or the HF cache)."""
+def _offline_tokenizer(cfg: dict[str, Any]) -> tuple[Any, str]:
+    """(the base model's tokenizer, "") if it is on this machine (a local folder or the HF
+    cache), else (None, why not)."""
     name = cfg.get("tokenizer_config") or cfg.get("base_model")
     if not name:
-        return None
+        return None, "no base_model"
     local = resolve(str(name))
-    try:
-        from transformers import AutoTokenizer
+    from transformers import AutoTokenizer
 
+    try:
         with quiet_logs():
             # A hub id resolves to itself; a local folder to its expanded path.
-            return AutoTokenizer.from_pretrained(str(local), local_files_only=True)
-    except Exception:  # noqa: BLE001 - not available offline: nothing to count with
-        return None
+            return AutoTokenizer.from_pretrained(str(local), local_files_only=True), ""
+    except OSError:  # transformers' "not found locally / not cached": offline, not an error
+        return None, f"the tokenizer of {name} is not on this machine"
+    except ValueError as e:  # a tokenizer folder transformers cannot read
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return None, f"the tokenizer of {name} does not load ({first[:160]})"
 
 
 def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
@@ -327,8 +331,14 @@ def _check_over_length(cfg: dict[str, Any], out: _Collector) -> None:
     ]
     if not datasets:
         return
-    tokenizer = _offline_tokenizer(cfg)
+    tokenizer, why_not = _offline_tokenizer(cfg)
     if tokenizer is None:
+        out.add(
+            ("base_model",),
+            f"rows were not checked against sequence_len {seq_len}: {why_not} "
+            "(psych lint --tokenizer DIR --sequence-len N counts them with a local copy)",
+            "warning",
+        )
         return
     strategy = cfg.get("excess_length_strategy") or "drop"
     for i, ds in datasets:
@@ -474,19 +484,26 @@ def check_config(path: Path, hardware: Hardware | None = None) -> list[Problem]:
     fields = _schema_fields()
     validated = _check_axolotl_validation(cfg, out)
     checks = [
-        lambda: _check_keys(cfg, fields, out, plugin_failed),
-        lambda: _check_dataset_keys(cfg, out),
-        lambda: _check_conflicts(cfg, out),
-        lambda: _check_packing(cfg, validated, out),
-        lambda: _check_lora_targets(cfg, out),
-        lambda: _check_datasets(cfg, out),
-        lambda: _check_over_length(cfg, out),
-        lambda: _check_hardware(cfg, hw, out),
+        ("keys", lambda: _check_keys(cfg, fields, out, plugin_failed)),
+        ("dataset keys", lambda: _check_dataset_keys(cfg, out)),
+        ("conflicts", lambda: _check_conflicts(cfg, out)),
+        ("packing", lambda: _check_packing(cfg, validated, out)),
+        ("LoRA targets", lambda: _check_lora_targets(cfg, out)),
+        ("dataset files", lambda: _check_datasets(cfg, out)),
+        ("over-length rows", lambda: _check_over_length(cfg, out)),
+        ("hardware", lambda: _check_hardware(cfg, hw, out)),
     ]
-    for check in checks:
+    for name, check in checks:
         try:
             check()
         except (TypeError, AttributeError, ValueError) as e:
-            # A value of the wrong type that Axolotl's validator has already reported.
-            out.add((), f"cannot check further: a value has the wrong type ({e})")
+            if validated is None:
+                # A value of the wrong type, which Axolotl's validator has reported above.
+                out.add((), f"the {name} check was skipped: a value has the wrong type ({e})")
+            else:  # the config passed Axolotl's validator: the fault is the checker's own
+                out.add(
+                    (),
+                    f"the {name} check failed ({type(e).__name__}: {e}); this is a bug in "
+                    "psych_plugin's checker, not in the config: please report it",
+                )
     return sorted(out.problems, key=lambda p: p.line)
