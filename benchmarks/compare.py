@@ -6,10 +6,10 @@ work, timed the same way (medians of REPEATS runs after a warm-up), with stated 
   the whole file), next to a process that only parses every line with orjson.
 - Prompt strategy vs Axolotl's built-in `alpaca` type: the headline ratio is for identical
   output (our alpaca style with an empty preamble; the benchmark checks the token ids and labels
-  are identical, as tests/unit/test_prompts.py does), on the shipped rows repeated, through
-  Axolotl's own TokenizedPromptDataset; batched (our default, 1,000 rows per call) and unbatched
-  (one row per call, as Axolotl's type runs) both shown. Chat style is a separate line: it
-  renders Qwen3's chat template, so it is not the same output.
+  are identical, as tests/unit/integration/test_prompt_strategy.py does), on the shipped rows
+  repeated, through Axolotl's own TokenizedPromptDataset; batched (our default, 1,000 rows per
+  call) and unbatched (one row per call, as Axolotl's type runs) both shown. Chat style is a
+  separate line: it renders Qwen3's chat template, so it is not the same output.
 
 A ratio below its target is listed at the end and `make bench` exits 1.
 """
