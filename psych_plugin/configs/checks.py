@@ -419,7 +419,7 @@ def _check_hardware(cfg: dict[str, Any], hw: Hardware, out: _Collector) -> None:
             warn(key, f"{key} needs bitsandbytes, which is not installed")
     if str(cfg.get("optimizer")).startswith("paged_") and not hw.cuda:
         warn("optimizer", "paged optimizers page to CUDA memory; none detected")
-    # Both tried on this project's CPU machine with 2 gloo processes (README, several processes).
+    # Both tried on a 2-core CPU with 2 gloo processes (docs/distributed.md).
     if cfg.get("deepspeed") and not hw.cuda:
         warn(
             "deepspeed",

@@ -1,6 +1,6 @@
 """A first-order estimate of peak GPU memory for a config, from the base model's architecture
 (built on the meta device, no weights). Good to a rough factor, to pick a GPU and batch size;
-the measured figure of a real run belongs next to it in the README."""
+docs/benchmarks.md sets it next to the measured peak of a real run."""
 
 from __future__ import annotations
 
