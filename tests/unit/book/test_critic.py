@@ -131,6 +131,27 @@ def test_good_rows_pass():
     assert agreement_problem("It is an stimulus.") == '"an stimulus"'
 
 
+def test_what_the_checks_leave_alone():
+    # The book's generic "you" is its style, not the story (an LLM row may not use it).
+    generic = cand(
+        "What is positive punishment?",
+        "In positive punishment, you add an undesirable stimulus to decrease a behavior.",
+        term="positive punishment",
+    )
+    assert critique(generic) is None
+    assert Critic().verdict(
+        cand("Q about punishment?", generic.row["output"], llm=True, passage="x")
+    ) == ("story-bound", "you")
+    # Terms that open with a word that can also be advice, and -s words that are singular.
+    for term, answer in (
+        ("sleep debt", "A sleep debt is the result of insufficient sleep over weeks."),
+        ("pancreas", "The pancreas is an organ that secretes insulin and glucagon."),
+        ("theta waves", "Theta waves are slow brain waves seen in early stages of sleep."),
+        ("semantics", "Semantics is the study of how words and sentences carry meaning."),
+    ):
+        assert critique(cand(f"What is {term}?", answer, term=term)) is None, term
+
+
 def test_identical_outputs_are_kept_once():
     critic = Critic()
     assert critic.verdict(GOOD) is None
