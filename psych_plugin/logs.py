@@ -7,16 +7,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator
 
-# Importing Axolotl imports torchao, which logs missing CUDA kernels on every CPU start; the
-# harness logs each task it builds.
-NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "lm_eval", "lm-eval")
+# Importing Axolotl imports torchao, which logs missing CUDA kernels on every CPU start;
+# bitsandbytes' CPU backend logs that it could not fetch a hub kernel (offline, nothing to do);
+# the harness logs each task it builds.
+NOISY_LOGGERS = (
+    "torchao",
+    "torch.utils._pytree",
+    "bitsandbytes.backends.cpu.ops",
+    "lm_eval",
+    "lm-eval",
+)
 
 
 def silence_noisy_loggers(names: tuple[str, ...] = NOISY_LOGGERS) -> None:
     for name in names:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # The `kernels` package warns (UserWarning) that offline mode skips a trust check it then
+    # does not need: bitsandbytes' CPU kernel is not fetched offline anyway.
+    warnings.filterwarnings(
+        "ignore", message="Skipping publisher trust check", category=UserWarning
+    )
 
 
 @contextlib.contextmanager
