@@ -46,6 +46,8 @@ def hub_tokenizers_absent(monkeypatch):
         return real(name, **kwargs)
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
+
+
 QWEN = "Qwen/Qwen3-1.7B"
 GOOD_ROW = {"instruction": "What is a schema?", "input": "", "output": "A mental framework."}
 
