@@ -59,7 +59,9 @@ _DANGLING = re.compile(
     r"\bin the (?:text|passage|excerpt)\b|\b(?:see|read) (?:above|below)\b|"
     r"\b(?:shown|pictured|listed|illustrated|described) (?:above|below|here)\b|"
     r"\b(?:of|like) this (?:kind|sort|type)\b|\bin (?:this|the next|a later) chapter\b|"
-    r"\bwe(?:'ll| will) (?:discuss|learn|see|explore)\b|\bone such\b",
+    r"\bwe(?:'ll| will) (?:discuss|learn|see|explore)\b|\bone such\b|"
+    r"\b(?:discussed|described|covered|explained|examined) (?:later|earlier|next|below|above)\b|"
+    r"\bonce again\b|\bas (?:mentioned|noted|discussed) (?:before|previously)\b",
     re.IGNORECASE,
 )
 _STORY_OPENING = re.compile(
@@ -252,6 +254,9 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
     doubled = _DOUBLED_VERB.search(output)
     if doubled:
         return "doubled verb", doubled.group(0)
+    is_verb = re.search(r"\bis (\w+)\b", output[:120])
+    if is_verb and is_verb.group(1).casefold() in _VERBS_3SG - {"results", "studies"}:
+        return "doubled verb", is_verb.group(0)  # "is controls", "is involves"
     if input_:
         ratio = SequenceMatcher(None, normalise(input_), normalise(output), autojunk=False)
         if (

@@ -57,7 +57,8 @@ _CLAUSE = re.compile(
 )
 _DISCOURSE = re.compile(
     r"^(?:in contrast|by contrast|however|thus|therefore|similarly|likewise|on the other hand|"
-    r"in other words|also|so|but|and|finally|first|second|third|next|then|instead|"
+    r"in other words|also|so|but|and|finally|first|second|third|next|then|instead|in fact|"
+    r"indeed|of course|"
     r"in addition|moreover|conversely|accordingly|consequently)(?:\s*,\s*|\s+|$)",
     re.IGNORECASE,
 )
@@ -170,7 +171,7 @@ def _plural(term: str, after: str = "") -> bool:
     if re.match(r"\s*(?:\([^)]*\)\s*)?,?\s*are\b", after):
         return True
     last = term.split()[-1].casefold()
-    return last.endswith("s") and not last.endswith(("ss", "us", "is", "sis"))
+    return last.endswith("s") and not last.endswith(("ss", "us", "is", "sis", "as"))
 
 
 def _glossed(
@@ -464,7 +465,9 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         intro = "According to" if law else "In"
         return _sentence_end(f"{intro} {lead}, {body}"), "gloss: clause"
     if first == "one" or (
-        " and " in _HEAD_END.split(body, maxsplit=1)[0] and not first.endswith("ing")
+        " and " in _HEAD_END.split(body, maxsplit=1)[0]
+        and not first.endswith("ing")
+        and first not in _VERBS
     ):
         # "one of a class of drugs", "genes and biology": no article of ours fits; "brain and
         # spinal cord" would need one ("the brain ..."), which the gloss does not say.
@@ -501,7 +504,11 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         first.endswith("s")
         and not plural
         and not first.endswith(("ss", "us", "is", "ics"))
-        and (second in _DETERMINER or second in _OBJECT_START or _ADJECTIVE.search(second))
+        and (
+            second in _DETERMINER
+            or second in _OBJECT_START - {"that"}  # "things that ...": a noun, not "states that"
+            or _ADJECTIVE.search(second)
+        )
     ):
         if plural or quoted:
             return None  # "neurons secretes", "Optic nerve carries": no subject reads right
@@ -698,7 +705,7 @@ class TermStyle:
                 # Capitalised mid-sentence somewhere ("the Strange Situation"): a name; keep it.
                 named = any(
                     self.text.startswith(term, i)
-                    and _MID_SENTENCE.search(self.text[max(0, i - 3) : i])
+                    and _MID_SENTENCE.search(self.text[max(0, i - 30) : i])
                     for i in self._uses(term)
                 )
                 shown = term if named else term[0].lower() + term[1:]
@@ -728,7 +735,9 @@ class TermStyle:
 
 _WORD = re.compile(r"[\w’'-]+")
 _WORD_CHAR = re.compile(r"[\w’'-]")
-_MID_SENTENCE = re.compile(r"[a-z,;][ \t]+$")
+# Mid-sentence: after a lower-case word ("the Strange Situation"), not after another
+# capitalised one ("Minnesota Multiphasic Personality Inventory" names a test, not "personality").
+_MID_SENTENCE = re.compile(r"(?:^|\s)[a-z][\w’'-]*[,;]?[ \t]+$")
 _WORD_BEFORE = re.compile(r"([\w’']+)\s+$")
 _PHRASE_END_AT = re.compile(_PHRASE_END)
 

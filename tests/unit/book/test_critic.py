@@ -107,6 +107,16 @@ GOOD = cand(
             "doubled verb",
         ),
         (
+            cand("What is the ANS?", "The autonomic nervous system is controls our organs."),
+            "doubled verb",
+        ),
+        (
+            cand(
+                "What is adolescence?", "Adolescence is a period of life, which is discussed later."
+            ),
+            "dangling reference",
+        ),
+        (
             cand(
                 "Describe the study.",
                 "Rats were placed in a maze and found the food quickly.",
@@ -148,6 +158,7 @@ def test_what_the_checks_leave_alone():
         ("pancreas", "The pancreas is an organ that secretes insulin and glucagon."),
         ("theta waves", "Theta waves are slow brain waves seen in early stages of sleep."),
         ("semantics", "Semantics is the study of how words and sentences carry meaning."),
+        ("standard deviations", "Standard deviations are measures of how data are spread."),
     ):
         assert critique(cand(f"What is {term}?", answer, term=term)) is None, term
 

@@ -198,6 +198,7 @@ def test_gloss_sentence_follows_the_glosss_shape(term, gloss, sentence, shape):
         ("Wernicke’s area", "important for speech comprehension"),  # an adjective, no noun
         ("sensory adaptation", "not perceiving stimuli that remain constant"),
         ("central nervous system", "brain and spinal cord"),  # "the brain ...": not said
+        ("similarity", "things that are alike tend to be grouped together"),
         ("Stanford prison experiment", "Stanford University conducted an experiment"),
     ],
 )
@@ -241,3 +242,16 @@ def test_definition_row_questions():
     row = definition_row(d, STYLE, "S")
     assert '"prototype"' in row["instruction"]  # quoted: "Define prototype" has no article
     assert row["category"] == "definition" and row["source"] == "S"
+
+
+def test_term_style_capitals_and_articles():
+    style = TermStyle(
+        "Personality is studied. The Minnesota Multiphasic Personality Inventory is a test. "
+        "Children in the Strange Situation were observed. A reflex is quick, and a reflex is old."
+    )
+    assert style.display("Personality") == "personality"  # capitalised only inside a name
+    assert style.display("Strange Situation") == "Strange Situation"
+    assert style.display("Cannon-Bard theory") == "Cannon-Bard theory"
+    assert style.display("Meissner’s corpuscle") == "Meissner’s corpuscle"
+    assert style.article("reflex") == "a"
+    assert style.article("personality") == ""
