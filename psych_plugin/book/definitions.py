@@ -156,6 +156,12 @@ def _continues(first: str, nxt: str) -> bool:
         and len(first) + len(nxt) < 420
         and "?" not in nxt
         and not re.search(r"\byou\b|\*\*", nxt, re.I)
+        # "It is relatively easy to ...": an expletive "it", not the term.
+        and not re.match(
+            r"It (?:is|was) (?:\w+ )?(?:easy|hard|important|possible|impossible|difficult|"
+            r"likely|unlikely|common|rare|clear|true|necessary|thought|believed|estimated)\b",
+            nxt,
+        )
     )
 
 
@@ -361,7 +367,7 @@ _CLAUSE_VERB = word_set(
     "consist consists dwindle dwindles depend depends remain remains result results "
     "is are was were can may will must might tend tends become becomes arise arises occur "
     "occurs develop develops lead leads cause causes affect affects influence influences "
-    "respond responds act acts learn learns need needs take takes"
+    "respond responds"
 )
 _SUBORDINATE = word_set("when if where whereby because while although once whenever")
 _FINITE = re.compile(
@@ -453,7 +459,12 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     if first in _SUBORDINATE or first in ("not", "no") or first == "one" and second != "of":
         return None  # "when an experiment involved deception, ...": no noun to define by
     words_early = _before_relative(body).split()[:7]
-    early = [w for k, w in enumerate(words_early) if k and words_early[k - 1] != "to"]
+    # A verb, not a noun after "a", "the", "to" ("a need for", "to cause harm").
+    early = [
+        w
+        for k, w in enumerate(words_early)
+        if k and words_early[k - 1].strip(",") not in ("to", "a", "an", "the", "of", "for")
+    ]
     if (
         first not in _DETERMINER
         and first not in _VERBS
@@ -463,6 +474,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     ):
         # "physiological arousal and emotional experience occur at the same time": a clause.
         intro = "According to" if law else "In"
+        if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
+            lead = f"the {name}"  # "according to the facial feedback hypothesis"
         return _sentence_end(f"{intro} {lead}, {body}"), "gloss: clause"
     if first == "one" or (
         " and " in _HEAD_END.split(body, maxsplit=1)[0]
@@ -480,6 +493,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             return None
         # "emotions arise from physiological arousal": a claim, made under the term's name.
         intro = "According to" if law else "In"
+        if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
+            lead = f"the {name}"  # "according to the facial feedback hypothesis"
         sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
     elif first in _DETERMINER or first.endswith(("’s", "'s")) and first != "one’s":
         if first.endswith(("’s", "'s")) and first not in _DETERMINER and body[:1].islower():
@@ -499,6 +514,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         if quoted:
             return None
         intro = "According to" if law else "In"
+        if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
+            lead = f"the {name}"  # "according to the facial feedback hypothesis"
         sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
     elif first in _VERBS or (
         first.endswith("s")
@@ -545,6 +562,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         if quoted:
             return None
         intro = "According to" if law else "In"
+        if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
+            lead = f"the {name}"  # "according to the facial feedback hypothesis"
         sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
     else:
         head = _gloss_head(body)

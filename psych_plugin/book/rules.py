@@ -720,6 +720,8 @@ def _sibling_rows(
             continue
         for ka, kb in zip(members, members[1:], strict=False):
             (ia, a, pa), (ib, b, pb) = defs[ka], defs[kb]
+            if kb in normalise(" ".join(a.sentences)) or ka in normalise(" ".join(b.sentences)):
+                continue  # one definition already speaks of the other: the pair says it twice
             index = max(ia, ib)
             row = pair_row(a, b, style, by_index[index].source(book))
             add(index, row, " ".join(dict.fromkeys((pa, pb))))

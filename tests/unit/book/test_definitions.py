@@ -224,6 +224,14 @@ def test_glossary_lines_and_running_text():
     assert sentence_definitions("Two additional principles are the law of closure and more.") == []
 
 
+def test_the_next_sentence_continues_only_about_the_term():
+    (d,) = bold_definitions(
+        "**Theta waves** are slower than alpha waves. It is relatively easy to wake someone "
+        "from stage 1 sleep."
+    )
+    assert d.sentences == ("Theta waves are slower than alpha waves.",)
+
+
 def test_run_on_cut_but_not_inside_a_list():
     from psych_plugin.book.definitions import tidy
 
