@@ -456,7 +456,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     quoted = not article and not bare_reads(name)
     verb = "are" if plural else "is"
     law = bool(_LAW_HEAD.search(term))
-    if first in _SUBORDINATE or first in ("not", "no") or first == "one" and second != "of":
+    if first in _SUBORDINATE or first in ("not", "no", "aka") or first == "one" and second != "of":
         return None  # "when an experiment involved deception, ...": no noun to define by
     words_early = _before_relative(body).split()[:7]
     # A verb, not a noun after "a", "the", "to" ("a need for", "to cause harm").
@@ -468,7 +468,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     if (
         first not in _DETERMINER
         and first not in _VERBS
-        and not first.endswith(("’s", "'s"))
+        and not first.endswith(("’s", "'s", "ing"))
         and any(w.strip(",;") in _CLAUSE_VERB for w in early)
         and not quoted
     ):

@@ -679,9 +679,11 @@ _GENERIC_HEADS = word_set(
     "study studies process principle law test approach"
 )
 _STAGE = re.compile(
-    r"\b(?P<nth>first|second|third|fourth|fifth|sixth) stage (?:of|in) (?P<what>[^.;,]{5,80})"
+    r"\b(?P<nth>first|second|third|fourth|fifth|sixth|final|last) stage (?:of|in) "
+    r"(?P<what>[^.;,]{5,80})"
 )
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+_LAST = 99  # "the final stage": after all the numbered ones
 
 
 def _sibling_rows(
@@ -714,10 +716,12 @@ def _sibling_rows(
         m = _STAGE.search(d.sentences[0]) if d.glossary else None
         if m:
             what = m.group("what").strip()
-            stages.setdefault((chapter, normalise(what)), {})[_ORDINALS.index(m.group("nth"))] = key
+            nth = m.group("nth")
+            at = _LAST if nth in ("final", "last") else _ORDINALS.index(nth)
+            stages.setdefault((chapter, normalise(what)), {})[at] = key
     for members in groups.values():
-        if not 2 <= len(members) <= 4:
-            continue
+        if not 2 <= len(members) <= 3:
+            continue  # four or more: neighbours in book order are not a natural pair
         for ka, kb in zip(members, members[1:], strict=False):
             (ia, a, pa), (ib, b, pb) = defs[ka], defs[kb]
             if kb in normalise(" ".join(a.sentences)) or ka in normalise(" ".join(b.sentences)):
@@ -727,9 +731,10 @@ def _sibling_rows(
             add(index, row, " ".join(dict.fromkeys((pa, pb))))
     for (_, _), found in stages.items():
         n = len(found)
-        if n < 3 or sorted(found) != list(range(n)):
+        numbered = sorted(i for i in found if i != _LAST)
+        if n < 3 or numbered != list(range(len(numbered))):
             continue  # the glossary must number them all, from the first
-        keys = [found[i] for i in range(n)]
+        keys = [found[i] for i in sorted(found)]
         first = defs[keys[0]][1]
         m = _STAGE.search(first.sentences[0])
         assert m is not None

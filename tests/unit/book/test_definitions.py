@@ -199,6 +199,7 @@ def test_gloss_sentence_follows_the_glosss_shape(term, gloss, sentence, shape):
         ("sensory adaptation", "not perceiving stimuli that remain constant"),
         ("central nervous system", "brain and spinal cord"),  # "the brain ...": not said
         ("similarity", "things that are alike tend to be grouped together"),
+        ("practical intelligence", "aka “street smarts”"),
         ("Stanford prison experiment", "Stanford University conducted an experiment"),
     ],
 )
