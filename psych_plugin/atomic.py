@@ -44,6 +44,16 @@ def _make_parent(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def check_writable(path: Path) -> None:
+    """Fail now, with the OSError naming the folder, if `path` could not be written later (a
+    file where a folder should be, a missing or read-only folder): a server that takes
+    decisions for an hour must not find out at the first one. Creates the folder."""
+    _make_parent(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     _make_parent(path)
     mode = _new_file_mode(path)

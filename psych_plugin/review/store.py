@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
+from ..atomic import check_writable, write_text_atomic
 from ..dataset.schema import row_errors, row_is_valid
 from ..dataset.validate import check_readable, parse_line
 from ..problems import Problem, UsageError
@@ -161,6 +161,7 @@ class ReviewStore:
             raise UsageError(f"{output}: the output must not be the input (it is never modified)")
         if self.journal.resolve() == rows_path.resolve():
             raise UsageError(f"{rows_path}: is a review journal, not rows to review")
+        check_writable(output)  # before serving: every decision is written there
         self.rows = rows
         self.by_line = {r.line: r for r in rows}
         self.state = {r.line: RowState() for r in rows}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,15 @@ def test_safetensors_files_get_the_umask_mode(tmp_path, umask):
     ]
     assert mode(tmp_path / "checkpoint-5" / "adapter_model.safetensors") == 0o644
     assert mode(mine) == 0o640
+
+
+def test_check_writable_fails_early_and_leaves_nothing(tmp_path):
+    from psych_plugin.atomic import check_writable
+
+    check_writable(tmp_path / "new" / "out.jsonl")
+    assert (tmp_path / "new").is_dir() and list((tmp_path / "new").iterdir()) == []
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        check_writable(tmp_path / "afile" / "out.jsonl")
+    with pytest.raises(OSError):
+        check_writable(Path("/proc/no-such-dir/out.jsonl"))

@@ -94,6 +94,9 @@ CASES = [
     (["review", "missing.jsonl", "--no-browser"], 2, "missing.jsonl"),
     (["review", "adir", "--no-browser"], 2, "adir"),
     (["review", "corrupt.jsonl", "--no-browser"], 1, "corrupt.jsonl:1"),
+    # an unwritable output is refused before the page is served, not at the first decision
+    (["review", "good.jsonl", "-o", "afile/out.jsonl", "--no-browser"], 2, "afile: is a file"),
+    (["review", "good.jsonl", "-o", "/proc/no-such-dir/o.jsonl", "--no-browser"], 2, "/proc/no"),
 ]
 
 
