@@ -309,6 +309,7 @@ def sentence_definitions(paragraph: str) -> list[Definition]:
 
 
 _MASS = word_set(
+    "use abuse care support advice help damage harm pain training treatment "
     "learning knowledge behavior behaviour information memory research evidence thinking "
     "awareness attention perception cognition"
 )
@@ -413,8 +414,17 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     opener = body.split()[0] if body.split() else ""
     # "Stanford University conducted ...": a sentence with its own subject, or a name the
     # builder cannot place in a sentence of its own.
+    words0 = body.split()
+    # "Hans Selye’s three-stage model ...": a name's possessive opens the gloss; keep it as is.
+    named_possessive = (
+        opener[:1].isupper()
+        and len(words0) > 1
+        and words0[1][:1].isupper()
+        and words0[1].endswith(("’s", "'s"))
+    )
     if (
         opener[:1].isupper()
+        and not named_possessive
         and not opener.endswith(("’s", "'s"))
         and opener.casefold() not in _DETERMINER
         and (
@@ -428,6 +438,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         body[:1].isupper()
         and not body[:2].isupper()
         and not opener.endswith(("’s", "'s"))  # "Gardner’s theory ...": a name
+        and not named_possessive
     ):
         body = body[0].lower() + body[1:]
     words = body.split()
@@ -496,7 +507,12 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
             lead = f"the {name}"  # "according to the facial feedback hypothesis"
         sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
-    elif first in _DETERMINER or first.endswith(("’s", "'s")) and first != "one’s":
+    elif (
+        named_possessive
+        or first in _DETERMINER
+        or first.endswith(("’s", "'s"))
+        and (first != "one’s")
+    ):
         if first.endswith(("’s", "'s")) and first not in _DETERMINER and body[:1].islower():
             body = "the " + body  # "nervous system's ability ..." -> "the nervous system's ..."
         if _FINITE.search(_before_relative(body)):

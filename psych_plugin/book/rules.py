@@ -724,6 +724,9 @@ def _sibling_rows(
             continue  # four or more: neighbours in book order are not a natural pair
         for ka, kb in zip(members, members[1:], strict=False):
             (ia, a, pa), (ib, b, pb) = defs[ka], defs[kb]
+            pair = frozenset((ka.split()[0], kb.split()[0]))
+            if len(members) == 3 and pair not in _OPPOSITES:
+                continue  # of three, only a named opposite is the natural pair
             if kb in normalise(" ".join(a.sentences)) or ka in normalise(" ".join(b.sentences)):
                 continue  # one definition already speaks of the other: the pair says it twice
             index = max(ia, ib)

@@ -81,6 +81,9 @@ def test_rows_drawn_from_several_definitions(tmp_path, capsys):
         "four stages, in this order: sensorimotor stage, preoperational stage, concrete "
         "operational stage, and formal operational stage."
     )
+    # Of three siblings ("working", "semantic", "procedural memory"...) only named opposites
+    # are paired; here no pair of the three "memory" terms is.
+    assert not any("procedural memory differ" in r["instruction"] for r in rows)
     # Numbered stages are not also compared pairwise ("the third stage" vs "the fourth").
     assert not any("operational stage differ" in r["instruction"] for r in rows)
 
