@@ -162,6 +162,10 @@ def agreement_problem(text: str) -> str:
 
 
 _WHEN_PRONOUN = re.compile(r"\b(?:is|are) when (?:they|he|she|it|we|this)\b")
+_DEMONSTRATIVE = re.compile(
+    r"\b(?:these|those) (?!who\b|which\b|that\b|of\b|in\b|with\b|are\b|were\b)[a-z][\w-]*",
+    re.IGNORECASE,
+)
 _DOUBLED_VERB = re.compile(r"\b(?:is|are) (?:has|have|is|are|was|were)\b")
 _PLURAL_FOLLOW = word_set("that which who in of from with are were")
 
@@ -235,6 +239,9 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         return "not self-contained", m.group(0)  # "X is when they ...": who are "they"?
     if "?" in output:
         return "question in the answer", ""
+    m = _DEMONSTRATIVE.search(output)
+    if m:
+        return "not self-contained", m.group(0)  # "these age-related averages": which ones?
     if "?" in instruction.rstrip(" ?") or _SECOND_PERSON.search(instruction):
         return "instruction not a single question", instruction
     if c.term:
@@ -248,6 +255,10 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         problem = _subject_agreement(output, c.term)
         if problem:
             return "number agreement", problem
+        names = {w.casefold() for w in re.findall(r"(?<=\s)[A-Z][\w-]+", output)}
+        said = set(_content_words(output)) - set(_content_words(c.term)) - names
+        if not said:
+            return "says nothing about the term", output[:80]  # "X is Y's theory of X"
     problem = agreement_problem(output[:200])
     if problem:
         return "article agreement", problem

@@ -355,6 +355,11 @@ _A_OF = word_set(
     "system structure subtype variety category combination measure number mode style graph "
     "chart curve list model test scale theory collection cluster body band bundle layer"
 )
+# "-ing" nouns that are counted ("a controlled setting"), unlike "learning" or "processing".
+_COUNT_ING = word_set(
+    "setting building feeling finding meaning being painting recording beginning ending saying "
+    "rating ruling hearing reading drawing dwelling offspring string thing"
+)
 _MASS_SUFFIX = re.compile(r"(?:ness|(?<!an)ism|ing)$")
 _HEAD_END = re.compile(
     r"[,;(]|\s(?:that|which|who|whom|whose|of|in|to|for|by|with|where|when|from|on|at|about|"
@@ -599,7 +604,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             and re.search(rf"^(?:[\w-]+ )?{re.escape(head)} of\b", body)
         ):
             phrase = f"the {body}"
-        elif head in _MASS or _MASS_SUFFIX.search(head):
+        elif head in _MASS or _MASS_SUFFIX.search(head) and head not in _COUNT_ING:
             phrase = body
         else:
             phrase = f"{'an' if _vowel_sound(first) else 'a'} {body}"

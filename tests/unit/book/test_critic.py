@@ -118,6 +118,22 @@ GOOD = cand(
         ),
         (
             cand(
+                "Explain the triarchic theory.",
+                "The triarchic theory is Sternberg’s theory.",
+                term="triarchic theory",
+            ),
+            "says nothing about the term",
+        ),
+        (
+            cand(
+                "What are milestones?",
+                "Milestones are events we compare using these age-related averages.",
+                term="milestones",
+            ),
+            "not self-contained",
+        ),
+        (
+            cand(
                 "Describe the study.",
                 "Rats were placed in a maze and found the food quickly.",
                 input_="Rats were placed in a maze and found the food quickly. Later more.",
@@ -159,6 +175,8 @@ def test_what_the_checks_leave_alone():
         ("theta waves", "Theta waves are slow brain waves seen in early stages of sleep."),
         ("semantics", "Semantics is the study of how words and sentences carry meaning."),
         ("standard deviations", "Standard deviations are measures of how data are spread."),
+        ("timbre", "Timbre refers to a sound’s purity."),
+        ("empathy", "Empathy is the capacity to feel what those who suffer feel."),
     ):
         assert critique(cand(f"What is {term}?", answer, term=term)) is None, term
 
