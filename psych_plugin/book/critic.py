@@ -89,7 +89,8 @@ _VERBS_3SG = word_set(
     "contains results measures produces causes helps leads shows states suggests proposes "
     "predicts explains examines studies focuses reflects represents requires provides regulates "
     "controls connects affects influences determines indicates assesses argues asserts holds "
-    "becomes remains seems appears tends"
+    "becomes remains seems appears tends relays transmits sends carries receives processes "
+    "detects releases stores links"
 )
 _NOT_PLURAL = re.compile(
     r"(?:ss|us|is|ous|as|series|species|means|news|lens|bias|chaos|corpus|status|apparatus|"
@@ -147,6 +148,9 @@ def agreement_problem(text: str) -> str:
         low = word.casefold()
         if low in _VERBS_3SG:
             return f'"{art} {word}": an article before a verb'
+        after_word = (m.group("after") or "").strip().split(" ")[0].casefold()
+        if low.endswith("ing") and after_word in ("a", "an", "the", "his", "her", "their", "our"):
+            return f'"{art} {word} {after_word}": an article before a verb'
         an = _an_is_right(word)
         if an is not None and an != (art == "an"):
             return f'"{art} {word}"'
@@ -163,11 +167,10 @@ def agreement_problem(text: str) -> str:
 
 _WHEN_PRONOUN = re.compile(r"\b(?:is|are) when (?:they|he|she|it|we|this)\b")
 _DEMONSTRATIVE = re.compile(
-    r"\b(?:these|those) (?!who\b|which\b|that\b|of\b|in\b|with\b|are\b|were\b)[a-z][\w-]*",
-    re.IGNORECASE,
+    r"\bthese (?!two\b|three\b|four\b|are\b|were\b|include\b)([a-z][\w-]*)", re.IGNORECASE
 )
 _DOUBLED_VERB = re.compile(r"\b(?:is|are) (?:has|have|is|are|was|were)\b")
-_PLURAL_FOLLOW = word_set("that which who in of from with are were")
+_PLURAL_FOLLOW = word_set("that which who in of from with are were per")
 
 
 def _subject_agreement(output: str, term: str) -> str:
@@ -239,9 +242,11 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         return "not self-contained", m.group(0)  # "X is when they ...": who are "they"?
     if "?" in output:
         return "question in the answer", ""
-    m = _DEMONSTRATIVE.search(output)
-    if m:
-        return "not self-contained", m.group(0)  # "these age-related averages": which ones?
+    for m in _DEMONSTRATIVE.finditer(output):
+        noun = m.group(1).casefold()
+        # "these age-related averages": which ones? ("These gaps" after "small gaps" is fine.)
+        if noun not in output[: m.start()].casefold():
+            return "not self-contained", m.group(0)
     if "?" in instruction.rstrip(" ?") or _SECOND_PERSON.search(instruction):
         return "instruction not a single question", instruction
     if c.term:

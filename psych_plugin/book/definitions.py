@@ -363,7 +363,7 @@ _COUNT_ING = word_set(
 _MASS_SUFFIX = re.compile(r"(?:ness|(?<!an)ism|ing)$")
 _HEAD_END = re.compile(
     r"[,;(]|\s(?:that|which|who|whom|whose|of|in|to|for|by|with|where|when|from|on|at|about|"
-    r"between|across|during|within|among|as|toward|towards|into|through|after|before|over|"
+    r"between|across|during|within|among|as|toward|towards|into|through|after|before|over|per|"
     r"under|against|without|used|made|based|characterized|exhibited|given|designed|involved|"
     r"caused|brought|produced|associated|related|focused|resulting|including|such)\b"
 )
@@ -553,7 +553,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         sentence, shape = f"{lead} {body}", "gloss: verb phrase"
     elif (
         first.endswith("ing")
-        and len(first) > 5
+        and len(first) >= 5
         and first not in _NOT_GERUND
         and second != "of"
         and (
@@ -630,7 +630,8 @@ _VERBS = word_set(
     "happens takes makes uses results can may must will does do shows secretes compares "
     "contains produces causes helps leads states suggests proposes predicts explains examines "
     "studies focuses reflects represents requires provides regulates controls connects affects "
-    "influences determines indicates assesses argues asserts holds allows"
+    "influences determines indicates assesses argues asserts holds allows relays transmits sends "
+    "carries receives processes detects releases stores links"
 )
 _OBJECT_START = word_set(
     "that how what whether multiple several many all both various certain specific different "
@@ -742,11 +743,12 @@ class TermStyle:
             ):
                 pass  # "Meissner’s corpuscle", "Strange Situation": a name's capital stays
             elif len(term) > 1 and term[0].isupper() and term[1].islower():
+                bare = re.sub(r"\s*\([^)]*\)", "", term)
                 # Capitalised mid-sentence somewhere ("the Strange Situation"): a name; keep it.
                 named = any(
-                    self.text.startswith(term, i)
+                    self.text.startswith(bare, i)
                     and _MID_SENTENCE.search(self.text[max(0, i - 30) : i])
-                    for i in self._uses(term)
+                    for i in self._uses(bare)
                 )
                 shown = term if named else term[0].lower() + term[1:]
             self._display[term] = shown

@@ -133,6 +133,14 @@ GOOD = cand(
             "not self-contained",
         ),
         (
+            cand("What is hertz?", 'The term "hertz" refers to a cycles per second.'),
+            "article agreement",
+        ),
+        (
+            cand("What is it?", "Higher-order conditioning is a using a conditioned stimulus."),
+            "article agreement",
+        ),
+        (
             cand(
                 "Describe the study.",
                 "Rats were placed in a maze and found the food quickly.",
@@ -177,6 +185,7 @@ def test_what_the_checks_leave_alone():
         ("standard deviations", "Standard deviations are measures of how data are spread."),
         ("timbre", "Timbre refers to a sound’s purity."),
         ("empathy", "Empathy is the capacity to feel what those who suffer feel."),
+        ("nodes of ranvier", "The sheath has small gaps. These gaps are the nodes of Ranvier."),
     ):
         assert critique(cand(f"What is {term}?", answer, term=term)) is None, term
 

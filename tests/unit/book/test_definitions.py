@@ -200,6 +200,7 @@ def test_gloss_sentence_follows_the_glosss_shape(term, gloss, sentence, shape):
         ("central nervous system", "brain and spinal cord"),  # "the brain ...": not said
         ("similarity", "things that are alike tend to be grouped together"),
         ("practical intelligence", "aka “street smarts”"),
+        ("somatic nervous system", "relays sensory and motor information to the brain"),
         ("Stanford prison experiment", "Stanford University conducted an experiment"),
     ],
 )
@@ -264,3 +265,99 @@ def test_term_style_capitals_and_articles():
     assert style.display("Meissner’s corpuscle") == "Meissner’s corpuscle"
     assert style.article("reflex") == "a"
     assert style.article("personality") == ""
+
+
+MORE_SHAPES = [
+    # the article by the head noun: "the" before "X of" unless the head is counted ("a type")
+    (
+        "morpheme",
+        "smallest unit of language that conveys meaning",
+        'The term "morpheme" refers to the smallest unit of language that conveys meaning.',
+    ),
+    (
+        "menarche",
+        "beginning of menstrual period",
+        'The term "menarche" refers to the beginning of menstrual period.',
+    ),
+    ("amplitude", "height of a wave", 'The term "amplitude" refers to the height of a wave.'),
+    (
+        "token economy",
+        "controlled setting where tokens are earned for good behavior",
+        'The term "token economy" refers to a controlled setting where tokens are earned for good '
+        "behavior.",
+    ),
+    (
+        "relapse",
+        "repeated drug use after a period of improvement",
+        'The term "relapse" refers to repeated drug use after a period of improvement.',
+    ),
+    (
+        "general adaptation syndrome",
+        "Hans Selye’s three-stage model of stress",
+        'The term "general adaptation syndrome" refers to Hans Selye’s three-stage model of '
+        "stress.",
+    ),
+    (
+        "psychological dependence",
+        "emotional, rather than a physical, need for a drug",
+        "Psychological dependence is an emotional, rather than a physical, need for a drug.",
+    ),
+    # gerunds, including short ones and ones followed by "and"
+    (
+        "job analysis",
+        "determining and listing tasks of a job",
+        'The term "job analysis" refers to determining and listing tasks of a job.',
+    ),
+    (
+        "aggression",
+        "seeking to cause harm or pain to another person",
+        "Aggression is seeking to cause harm or pain to another person.",
+    ),
+    (
+        "continuous reinforcement",
+        "rewarding a behavior every time it occurs",
+        "Continuous reinforcement is rewarding a behavior every time it occurs.",
+    ),
+    (
+        "higher-order conditioning",
+        "using a conditioned stimulus to condition another one",
+        "Higher-order conditioning is using a conditioned stimulus to condition another one.",
+    ),
+    # clauses under a named theory or hypothesis
+    (
+        "Cannon-Bard theory",
+        "arousal and emotional experience occur at the same time",
+        "According to the Cannon-Bard theory, arousal and emotional experience occur at the same "
+        "time.",
+    ),
+    (
+        "facial feedback hypothesis",
+        "facial expressions are capable of influencing emotions",
+        "According to the facial feedback hypothesis, facial expressions are capable of "
+        "influencing emotions.",
+    ),
+    # a verb phrase with "and" in it is still a verb phrase
+    (
+        "amygdala",
+        "controls fear and anger responses",
+        "The amygdala controls fear and anger responses.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("term", "gloss", "sentence"), MORE_SHAPES)
+def test_gloss_sentence_more_shapes(term, gloss, sentence):
+    made = gloss_sentence(term, gloss, STYLE)
+    assert made is not None and made[0] == sentence
+
+
+@pytest.mark.parametrize(
+    ("term", "gloss"),
+    [
+        ("hertz", "cycles per second"),  # a singular term glossed with a plural head
+        ("somatic nervous system", "relays sensory and motor information to the brain"),
+        ("similarity", "things that are alike tend to be grouped together"),
+    ],
+)
+def test_gloss_sentence_refuses_more(term, gloss):
+    assert gloss_sentence(term, gloss, STYLE) is None
