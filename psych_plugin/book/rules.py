@@ -156,7 +156,7 @@ def pair_row(a: Definition, b: Definition, style: TermStyle, source: str) -> dic
         # Lower-case the opening word unless the book writes it capitalised (a name).
         lower = first is not None and style.display(first.group())[:1].islower()
         lower = lower and not second.startswith('The term "')
-        lower = lower or bool(re.match(r"(?:The|A|An)\b", second))
+        lower = lower or bool(re.match(r"(?:The|A|An|In|With|According|During|For|When)\b", second))
         second = "In contrast, " + (second[0].lower() + second[1:] if lower else second)
     shown = style.display(b.term)
     at = len("In contrast, ")

@@ -72,6 +72,8 @@ def test_rows_drawn_from_several_definitions(tmp_path, capsys):
     assert pair["instruction"].endswith("differ from operant conditioning?")
     assert pair["output"].startswith("Classical conditioning is a form of learning")
     assert "In contrast, operant conditioning is a type of learning" in pair["output"]
+    proactive = next(r for r in rows if r["instruction"].startswith("Contrast proactive"))
+    assert "In contrast, retroactive interference" in proactive["output"]
     (stages,) = [r for r in rows if r["instruction"].endswith(", in order?")]
     assert stages["category"] == "how_to"
     assert stages["instruction"] == (
@@ -203,3 +205,17 @@ def test_rule_rows_without_a_plan_keep_the_first_per_chunk():
     ]
     assert found.candidates[0].passage.startswith("Decay is the fading")
     assert found.candidates[0].section == "T"
+
+
+def test_pair_row_reads_as_one_answer():
+    from psych_plugin.book.definitions import Definition
+    from psych_plugin.book.rules import pair_row
+
+    a = Definition("authoritative style", "", False, ("With it, parents give reasonable limits.",))
+    b = Definition("authoritarian style", "", False, ("In authoritarian style, parents rule.",))
+    row = pair_row(a, b, TermStyle("In this book"), "S")
+    assert row["output"].endswith("In contrast, in authoritarian style, parents rule.")
+    plural = Definition("primary colours", "", True, ("Primary colours are red and blue.",))
+    other = Definition("secondary colours", "", True, ("Secondary colours are mixed.",))
+    row = pair_row(plural, other, TermStyle(""), "S")
+    assert not row["instruction"].startswith("How does")  # "How do ... differ" for plurals
