@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -56,6 +57,8 @@ def main() -> int:
     out_dir = args.keep or Path(tempfile.mkdtemp())
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = [chapter_report(b, out_dir) for b in books]
+    # Chapter files usually share a prefix ("somebook-ch02-...", "somebook-ch03-..."): drop it.
+    prefix = os.path.commonprefix([b.stem for b in books]) if len(books) > 1 else ""
     short = [c[:4] for c in cats]
     print(f"| chapter | rows | {' | '.join(short)} | def % | dropped (share of candidates) |")
     print("|---|---:|" + "---:|" * len(cats) + "---:|---|")
@@ -69,16 +72,12 @@ def main() -> int:
         total.update(r["categories"])
         all_dropped.update(r["dropped"])
         share = r["categories"]["definition"] / n if n else 0
-        drops = (
-            ", ".join(f"{k} {v / r['candidates']:.0%}" for k, v in r["dropped"].most_common(3))
-            if isinstance(r["dropped"], Counter)
-            else ", ".join(
-                f"{k} {v / r['candidates']:.0%}"
-                for k, v in sorted(r["dropped"].items(), key=lambda kv: -kv[1])[:3]
-            )
+        drops = ", ".join(
+            f"{k} {v / r['candidates']:.0%}"
+            for k, v in sorted(r["dropped"].items(), key=lambda kv: -kv[1])[:3]
         )
         counts = " | ".join(str(r["categories"].get(c, 0)) for c in cats)
-        print(f"| {r['chapter'][-30:]} | {n} | {counts} | {share:.0%} | {drops} |")
+        print(f"| {r['chapter'][len(prefix) :]} | {n} | {counts} | {share:.0%} | {drops} |")
     counts = " | ".join(str(total.get(c, 0)) for c in cats)
     share = total["definition"] / n_rows if n_rows else 0
     print(f"| **all** | {n_rows} | {counts} | {share:.0%} | |")
