@@ -75,9 +75,11 @@ RESPONSE_FORMAT = {
 def build_messages(text: str, source: str, category: str, n: int) -> list[dict[str, str]]:
     """The prompt for one category of one chunk: the passage, and rows grounded in it. Every
     row that comes back is read by the critic and checked against this passage (critic.py)."""
+    # A category the user added to the schema has no guide of ours: its name must do.
+    guide = CATEGORY_GUIDES.get(category, f"rows of the kind called {category!r}")
     user = (
         f"Below is a passage from a psychology book ({source}).\n\n"
-        f"Category: {category} ({CATEGORY_GUIDES[category]}).\n\n"
+        f"Category: {category} ({guide}).\n\n"
         f"Write up to {n} instruction-tuning examples of this category, grounded only in the "
         'passage. Each example is an object with "instruction" (a question or task), "input" '
         '(context the instruction needs, or "" if none) and "output" (a complete, accurate '

@@ -241,3 +241,8 @@ def test_chat_url_and_prompt():
     # The prompt asks for rows grounded in the passage, and gives the passage.
     assert chunk.text in user and "grounded only in the passage" in user
     assert "Category: experiment" in user
+
+
+def test_a_category_the_schema_adds_gets_a_prompt_too():
+    messages = build_messages("A passage about memory.", "book", "mnemonic", 2)
+    assert "Category: mnemonic (rows of the kind called 'mnemonic')" in messages[-1]["content"]
