@@ -631,7 +631,8 @@ _VERBS = word_set(
     "contains produces causes helps leads states suggests proposes predicts explains examines "
     "studies focuses reflects represents requires provides regulates controls connects affects "
     "influences determines indicates assesses argues asserts holds allows relays transmits sends "
-    "carries receives processes detects releases stores links"
+    "carries receives processes detects releases stores links assumes posits proposes maintains "
+    "says predicts claims"
 )
 _OBJECT_START = word_set(
     "that how what whether multiple several many all both various certain specific different "

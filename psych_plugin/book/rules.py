@@ -318,7 +318,8 @@ _CONTRAST_SHAPES = (
         rf"{_DET}{_SIDE.format('b')}{_VERB_AFTER}"
     ),
     re.compile(
-        rf"^(?:Whereas|While) {_DET}{_SIDE.format('a')}{_VERB_AFTER}[^,]*, {_DET}"
+        # Not "While": "While X is used ..., Y is the most ..." concedes, it does not contrast.
+        rf"^Whereas {_DET}{_SIDE.format('a')}{_VERB_AFTER}[^,]*, {_DET}"
         rf"{_SIDE.format('b')}{_VERB_AFTER}"
     ),
     re.compile(
@@ -582,9 +583,21 @@ def _definition_candidate(
         bare = style.display(d.term)
         article = style.article(d.term)
         named = f"{article} {bare}" if article else bare
-        if not article and not re.search(r"(?:’s|'s)\b", bare) and not _THEORY_TERM.match(bare):
+        if (
+            not article
+            and not re.search(r"(?:’s|'s)\b", bare)
+            and not re.match(
+                r"(?:Theory|Model) [A-Z]\b",
+                bare,  # "Theory X" is a name
+            )
+        ):
             theory_word = head.group(0).lower() in ("theory", "theories")
-            needs_the = " of " in bare or bare[:1].isupper() or not theory_word
+            needs_the = (
+                " of " in bare
+                or bare[:1].isupper()
+                or not theory_word
+                or bool(_THEORY_TERM.match(bare))
+            )
             named = f"the {bare}" if needs_the else bare
         asks = _LAW_ASK if head.group(0).lower() in ("law", "principle") else _THEORY_ASK
         row = make_row(pick(d.term, asks).format(t=named), "", row["output"], "theory", source)
@@ -712,7 +725,8 @@ def _sibling_rows(
         numbered = d.glossary and _STAGE.search(d.sentences[0])
         # Stages the glossary numbers get one "in order" row, not pairs of "Nth stage of X".
         if len(words) >= 2 and words[-1] not in _GENERIC_HEADS and not d.plural and not numbered:
-            groups.setdefault((chapter, " ".join(words[1:])), []).append(key)
+            # Book-wide: the glossary's terms sit in their own section, away from the text's.
+            groups.setdefault(("", " ".join(words[1:])), []).append(key)
         m = _STAGE.search(d.sentences[0]) if d.glossary else None
         if m:
             what = m.group("what").strip()

@@ -219,3 +219,35 @@ def test_pair_row_reads_as_one_answer():
     other = Definition("secondary colours", "", True, ("Secondary colours are mixed.",))
     row = pair_row(plural, other, TermStyle(""), "S")
     assert not row["instruction"].startswith("How does")  # "How do ... differ" for plurals
+
+
+def test_concessive_while_is_not_a_comparison():
+    style = TermStyle("")
+    known = ("individual therapy", "group therapy")
+    concessive = (
+        "While individual therapy is used for many disorders, group therapy is the most "
+        "widespread treatment modality."
+    )
+    assert contrast_rows(concessive, known, style, "S") == []
+
+
+def test_theory_names_in_questions():
+    text = (
+        "# T\n\n## Key Terms\n\n"
+        "- **theory of evolution by natural selection**: states that better-suited organisms "
+        "survive and reproduce\n"
+        "- **Theory X**: assumes workers are inherently lazy and unproductive\n"
+    )
+    _, chunks = split_book(Path("t.md"), text)
+    style = TermStyle(text)
+    plan = plan_book(chunks, style)
+    rows = [c.row for ch in chunks for c in rule_rows(ch, "T", style, 200, plan.chosen).candidates]
+    asks = {r["instruction"] for r in rows}
+    assert any(
+        q.endswith("the theory of evolution by natural selection.")
+        or "the theory of evolution by natural selection" in q
+        for q in asks
+    ), asks
+    (x,) = [r for r in rows if "Theory X" in r["instruction"]]
+    assert "the Theory X" not in x["instruction"]
+    assert x["output"] == "Theory X assumes workers are inherently lazy and unproductive."
