@@ -289,7 +289,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--explain-rejections",
         action="store_true",
-        help="after the summary, list every row the critic or the filter dropped, and why",
+        help="after the summary, list every row the critic dropped, and why (a resumed run: "
+        "the rows of the chunks it worked on)",
     )
     p.add_argument(
         "--restart",
