@@ -701,6 +701,7 @@ _LAST = 99  # "the final stage": after all the numbered ones
 
 def _sibling_rows(
     defs: dict[str, tuple[int, Definition, str]],
+    glossary: dict[str, tuple[int, Definition, str]],
     chunks: Sequence[Chunk],
     style: TermStyle,
     book: str,
@@ -719,20 +720,21 @@ def _sibling_rows(
 
     groups: dict[tuple[str, str], list[str]] = {}
     stages: dict[tuple[str, str], dict[int, str]] = {}
-    for key, (index, d, _) in sorted(defs.items(), key=lambda kv: kv[1][0]):
+    for key, (_, d, _) in sorted(defs.items(), key=lambda kv: kv[1][0]):
         words = key.split()
-        chapter = by_index[index].chapter
         numbered = d.glossary and _STAGE.search(d.sentences[0])
         # Stages the glossary numbers get one "in order" row, not pairs of "Nth stage of X".
         if len(words) >= 2 and words[-1] not in _GENERIC_HEADS and not d.plural and not numbered:
             # Book-wide: the glossary's terms sit in their own section, away from the text's.
             groups.setdefault(("", " ".join(words[1:])), []).append(key)
-        m = _STAGE.search(d.sentences[0]) if d.glossary else None
+    # Stages: the glossary's own numbering, whichever definition of each stage was kept.
+    for key, (_, d, _) in sorted(glossary.items(), key=lambda kv: kv[1][0]):
+        m = _STAGE.search(d.sentences[0])
         if m:
             what = m.group("what").strip()
             nth = m.group("nth")
             at = _LAST if nth in ("final", "last") else _ORDINALS.index(nth)
-            stages.setdefault((chapter, normalise(what)), {})[at] = key
+            stages.setdefault(("", normalise(what)), {})[at] = key
     for members in groups.values():
         if not 2 <= len(members) <= 3:
             continue  # four or more: neighbours in book order are not a natural pair
@@ -752,15 +754,25 @@ def _sibling_rows(
         if n < 3 or numbered != list(range(len(numbered))):
             continue  # the glossary must number them all, from the first
         keys = [found[i] for i in sorted(found)]
-        first = defs[keys[0]][1]
+        first = glossary[keys[0]][1]
         m = _STAGE.search(first.sentences[0])
         assert m is not None
         what = m.group("what").strip()
-        names = [style.display(defs[k][1].term) for k in keys]
-        listed = ", ".join(names[:-1]) + f", and {names[-1]}"
         numbers = ("three", "four", "five", "six")[n - 3]
+        # All of them, or only those the glossary numbers? A "final stage" closes the list, or
+        # the book says how many there are ("Selye's three-stage model"); else no row (the
+        # glossary numbers three stages of sleep, and REM sleep is a fourth).
+        said = " ".join(
+            d.sentences[0]
+            for _, d, _ in glossary.values()
+            if normalise(what).endswith(term_key(d.term))
+        )
+        if _LAST not in found and not re.search(rf"\b{numbers}[- ]stages?\b", said):
+            continue
+        names = [style.display(glossary[k][1].term) for k in keys]
+        listed = ", ".join(names[:-1]) + f", and {names[-1]}"
         output = _sentence_of(f"{what} has {numbers} stages, in this order: {listed}")
-        index = max(defs[k][0] for k in keys)
+        index = max(glossary[k][0] for k in keys)
         row = make_row(
             f"What are the stages of {what}, in order?",
             "",
@@ -768,7 +780,7 @@ def _sibling_rows(
             "how_to",
             by_index[index].source(book),
         )
-        add(index, row, " ".join(defs[k][2] for k in keys))
+        add(index, row, " ".join(glossary[k][2] for k in keys))
     return out
 
 
@@ -793,5 +805,9 @@ def plan_book(chunks: Sequence[Chunk], style: TermStyle, book: str = "") -> Book
             who = m.group("who") or m.group("who2") or ""
             researchers.update(re.findall(r"\b[A-Z][a-z]+\b", who.replace(" et al.", "")))
     researchers -= _NOT_PERSON
-    later = _sibling_rows(defs, chunks, style, book)
+    glossary: dict[str, tuple[int, Definition, str]] = {}
+    for index, f in found:
+        if f.definition.glossary:
+            glossary.setdefault(term_key(f.definition.term), (index, f.definition, f.passage))
+    later = _sibling_rows(defs, glossary, chunks, style, book)
     return BookPlan(chosen, known, later, frozenset(researchers))

@@ -251,3 +251,32 @@ def test_theory_names_in_questions():
     (x,) = [r for r in rows if "Theory X" in r["instruction"]]
     assert "the Theory X" not in x["instruction"]
     assert x["output"] == "Theory X assumes workers are inherently lazy and unproductive."
+
+
+def _stage_rows(glossary: str) -> list[dict[str, str]]:
+    text = "# T\n\n## Key Terms\n\n" + glossary
+    _, chunks = split_book(Path("t.md"), text)
+    style = TermStyle(text)
+    plan = plan_book(chunks, style)
+    return [c.row for cs in plan.later.values() for c in cs if c.row["category"] == "how_to"]
+
+
+def test_numbered_stages_need_the_whole_list():
+    sleep = (
+        "- **stage 1 sleep**: first stage of sleep; a light and transitional phase\n"
+        "- **stage 2 sleep**: second stage of sleep; the body relaxes deeply\n"
+        "- **stage 3 sleep**: third stage of sleep; deep sleep with delta waves\n"
+    )
+    assert _stage_rows(sleep) == []  # REM sleep may be a fourth: the glossary does not say
+    gas = (
+        "- **general adaptation syndrome**: Selye’s three-stage model of reactions to stress\n"
+        "- **alarm reaction**: first stage of the general adaptation syndrome; the first shock\n"
+        "- **stage of resistance**: second stage of the general adaptation syndrome; coping\n"
+        "- **stage of exhaustion**: third stage of the general adaptation syndrome; depletion\n"
+    )
+    (row,) = _stage_rows(gas)
+    assert row["instruction"] == "What are the stages of the general adaptation syndrome, in order?"
+    assert row["output"] == (
+        "The general adaptation syndrome has three stages, in this order: alarm reaction, stage "
+        "of resistance, and stage of exhaustion."
+    )
