@@ -84,9 +84,21 @@ def test_other_nodes_skip_the_finished_run_checks_and_the_adapter_check():
 
 
 def setup_commands(env: dict[str, str], *args: str) -> list[str]:
+    """The package installs `make setup` would run (one line each; uv's bootstrap left out)."""
     # -W: pretend pyproject.toml changed, so make prints the install it would run.
-    out = make_n("-W", "pyproject.toml", "setup", *args, env=env)
-    return [line for line in out.splitlines() if "pip install" in line]
+    out = make_n("-W", "pyproject.toml", "setup", *args, env=env).replace("\\\n", " ")
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    return [line for line in lines if "pip install" in line and "'uv==" not in line]
+
+
+def test_setup_installs_the_tested_set_with_uv_and_falls_back_to_pip(tmp_path):
+    env = fake_nvidia_smi(tmp_path, GPU_LIST)
+    [install] = setup_commands(env)
+    uv, pip = install.split(" || ")
+    for command in (uv, pip):
+        assert "-c tools/constraints.txt" in command and command.endswith("-e '.[train,dev]'")
+    assert uv.startswith(".venv/bin/uv pip install --python .venv/bin/python ")
+    assert pip.startswith(".venv/bin/python -m pip install ")
 
 
 def test_setup_on_a_gpu_machine_installs_no_kernel_that_needs_a_build(tmp_path):
@@ -107,11 +119,12 @@ def test_setup_install_resolves_on_a_gpu_machine(tmp_path):
     """`pip install --dry-run` of exactly the line `make setup` runs with a GPU present."""
     env = fake_nvidia_smi(tmp_path, GPU_LIST)
     [install] = setup_commands(env)
-    argv = shlex.split(install)
-    argv[argv.index("install") + 1 : argv.index("install") + 1] = ["--dry-run"]
-    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "flash" not in done.stdout.lower()
+    for command in install.split(" || "):  # uv's line, then pip's fallback: both resolve
+        argv = shlex.split(command)
+        argv[argv.index("install") + 1 : argv.index("install") + 1] = ["--dry-run"]
+        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert "flash" not in (done.stdout + done.stderr).lower()
 
 
 def make_eval(*args: str) -> str:
