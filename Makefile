@@ -83,9 +83,9 @@ help:
 # The installer is uv: the same tested set (tools/constraints.txt) in about a minute from nothing,
 # where pip takes four to seven (docs/testing.md). uv does not read pip's configuration, so a
 # machine whose pip finds wheels in a local folder (find-links) hands that folder on. Should uv
-# fail, pip installs the same set.
+# fail, pip installs the same set. (`=`: pip is asked only when set-up runs.)
 UV_VERSION := 0.13.9
-PIP_FIND_LINKS := $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
+PIP_FIND_LINKS = $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 $(STAMP): pyproject.toml tools/constraints.txt
 	@echo "== setup: $(VENV) with extras [$(EXTRAS)] (first time: about a minute with uv, ~4 GB)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
