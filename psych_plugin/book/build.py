@@ -103,6 +103,7 @@ class BuildResult:
     llm_requests: int = 0
     llm_seconds: float = 0.0
     structured: bool | None = None  # response_format sent (None: no LLM)
+    response_format: str | None = None  # which one (RESPONSE_FORMATS' name)
     concurrency: int = 0
     json_schema: bool = True  # --no-json-schema not given
 
@@ -315,6 +316,7 @@ def build_dataset(
         result.llm_requests = client.requests
         result.llm_seconds = time.monotonic() - started
         result.structured = client.structured
+        result.response_format = client.format_name
         result.concurrency = o.concurrency
         result.json_schema = o.json_schema
     return result

@@ -70,6 +70,16 @@ RESPONSE_FORMAT = {
     "type": "json_schema",
     "json_schema": {"name": "psych_rows", "strict": True, "schema": ROWS_SCHEMA},
 }
+# Each server's own way to constrain the reply to that schema, tried in this order: OpenAI's
+# structured outputs (OpenAI, vLLM, Ollama, `transformers serve`), then llama.cpp's server
+# (llama-cpp-python), whose request model takes `json_object` with a `schema` and answers
+# `json_schema` with an error naming response_format. Then no response_format at all.
+RESPONSE_FORMATS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("JSON schema", RESPONSE_FORMAT),
+    ("json_object with the schema", {"type": "json_object", "schema": ROWS_SCHEMA}),
+)
+# Words in an error reply that say the request's response_format is what the server refused.
+FORMAT_WORDS = ("response_format", "json_schema", "json_object")
 
 
 def build_messages(text: str, source: str, category: str, n: int) -> list[dict[str, str]]:
@@ -194,7 +204,8 @@ class LlmClient:
     api_key: str | None = None
     timeout: float = 60.0
     retries: int = 2
-    structured: bool = True  # send response_format; turned off when the server refuses it
+    structured: bool = True  # send response_format; turned off when the server refuses them all
+    format_index: int = 0  # which of RESPONSE_FORMATS is sent (the next when one is refused)
     structured_ok: bool = False  # has a request with response_format succeeded?
     max_tokens: int | None = None
     reached: bool = False  # has any request got an HTTP answer in this process?
@@ -206,25 +217,41 @@ class LlmClient:
         if self.max_tokens:
             body["max_tokens"] = self.max_tokens
         if structured:
-            body["response_format"] = RESPONSE_FORMAT
+            body["response_format"] = RESPONSE_FORMATS[self.format_index][1]
         return json.dumps(body).encode()
+
+    @property
+    def format_name(self) -> str | None:
+        """The response_format sent now (None: none)."""
+        return RESPONSE_FORMATS[self.format_index][0] if self.structured else None
+
+    def _next_format(self, refused_index: int) -> None:
+        """The server refused RESPONSE_FORMATS[refused_index]: send the next one, or none."""
+        with self._lock:
+            if self.structured and self.format_index == refused_index:
+                if refused_index + 1 < len(RESPONSE_FORMATS):
+                    self.format_index = refused_index + 1
+                else:
+                    self.structured = False
 
     def complete(self, messages: list[dict[str, str]]) -> str:
         """The reply's text; ReplyError for anything worth retrying, UsageError when the
         endpoint is plainly wrong (nothing there, or it refuses us on the very first request).
-        A server that rejects `response_format` (HTTP 400/422) is asked again without it, and
-        never sent it again."""
-        structured = self.structured
-        try:
-            return self._post(messages, structured)
-        except Refused as e:
-            # Once a structured request has succeeded, a 400 is about something else (a
-            # passage too long for the context, say), not about response_format.
-            if structured and (not self.structured_ok or "response_format" in e.detail):
-                with self._lock:
-                    self.structured = False
-                return self._post(messages, False)
-            raise
+        A server that rejects a `response_format` (HTTP 400/422, or an error naming it) is
+        asked again with the next server's way of saying it (RESPONSE_FORMATS), then without
+        one; a refused format is never sent again."""
+        while True:
+            structured, index = self.structured, self.format_index
+            try:
+                return self._post(messages, structured)
+            except Refused as e:
+                # Once a structured request has succeeded, a 400 is about something else (a
+                # passage too long for the context, say), unless it names the format.
+                named = any(word in e.detail for word in FORMAT_WORDS)
+                if structured and (not self.structured_ok or named):
+                    self._next_format(index)
+                    continue
+                raise
 
     def _post(self, messages: list[dict[str, str]], structured: bool) -> str:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -239,7 +266,10 @@ class LlmClient:
                 raw = response.read()
         except urllib.error.HTTPError as e:
             detail = _detail(e)
-            refused = e.code in (400, 422)
+            # llama.cpp's server answers an unknown response_format with a 500 that names it.
+            refused = e.code in (400, 422) or (
+                e.code == 500 and structured and any(w in detail for w in FORMAT_WORDS)
+            )
             if not self.reached and (e.code in (401, 403, 404) or (refused and not structured)):
                 # Nothing has worked yet, and retrying will not help: say why, and stop.
                 raise UsageError(

@@ -205,7 +205,7 @@ def _summary(result: Any) -> None:
         took = result.llm_seconds
         # "sent", not "used": some servers accept the field and ignore it.
         fmt = (
-            "response_format (JSON schema) sent"
+            f"response_format ({result.response_format}) sent"
             if result.structured
             else "no response_format ("
             + ("--no-json-schema" if not result.json_schema else "the server rejected it")

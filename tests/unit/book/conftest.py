@@ -77,6 +77,10 @@ class FakeLLM:
         self.script = script
         self.delay = 0.0
         self.reject_response_format = False  # like a server without structured outputs
+        # Refuse only these response_format types, with this status and error (llama.cpp's
+        # server: json_schema is answered 500, json_object with a schema is taken).
+        self.reject_format_types: set[str] = set()
+        self.reject_status = 500
         self.retry_after: str | None = None  # sent with 429 and 503 replies
         self.inflight = 0
         self.max_inflight = 0
@@ -111,13 +115,21 @@ def llm() -> Iterator[tuple[FakeLLM, str]]:
             time.sleep(fake.delay)
             with fake.lock:
                 fake.inflight -= 1
-            if fake.reject_response_format and "response_format" in body:
-                status, content = 400, ""
+            fmt = body.get("response_format")
+            refuse = fmt is not None and (
+                fake.reject_response_format or fmt.get("type") in fake.reject_format_types
+            )
+            if refuse:
+                status = 400 if fake.reject_response_format else fake.reject_status
+                content = ""
                 fake.bodies.append(body)
             else:
                 status, content = fake.answer(body)
             reply = {"choices": [{"message": {"role": "assistant", "content": content}}]}
             data = json.dumps(reply).encode() if status == 200 else b'{"error": "boom"}'
+            if refuse and not fake.reject_response_format:
+                error = f"response_format.type: Input should be 'text' or 'json_object' ({fmt})"
+                data = json.dumps({"error": {"message": error}}).encode()
             try:
                 self.send_response(status)
                 if status in (429, 503) and fake.retry_after is not None:

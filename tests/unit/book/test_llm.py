@@ -157,9 +157,28 @@ def test_structured_output_requests_concurrency_and_fallback(tmp_path, capsys, l
     printed = capsys.readouterr().out
     assert "no response_format (the server rejected it)" in printed
     assert "skipped 0 LLM replies" in printed
-    rejected = [b for b in fake.bodies if "response_format" in b]
-    assert 1 <= len(rejected) <= 2  # the requests already in flight when the first was refused
+    rejected = [b["response_format"]["type"] for b in fake.bodies if "response_format" in b]
+    # each format once, or twice for the requests already in flight when it was refused
+    assert rejected[0] == "json_schema" and set(rejected) == {"json_schema", "json_object"}
+    assert 1 <= rejected.count("json_schema") <= 2 and 1 <= rejected.count("json_object") <= 2
     assert fallback.read_bytes() == out.read_bytes()
+
+    # llama.cpp's server: json_schema answered with a 500 naming response_format; its own
+    # json_object with a schema is taken, and kept for every later request.
+    fake.reject_response_format = False
+    fake.reject_format_types = {"json_schema"}
+    fake.bodies.clear()
+    llama = tmp_path / "llama.jsonl"
+    assert build(BOOK, llama, *base, "--concurrency", "2", "--max-tokens", "300") == 0
+    printed = capsys.readouterr().out
+    assert "response_format (json_object with the schema) sent" in printed
+    assert "skipped 0 LLM replies" in printed
+    sent = [b["response_format"] for b in fake.bodies]
+    assert 1 <= [f["type"] for f in sent].count("json_schema") <= 2
+    taken = [f for f in sent if f["type"] == "json_object"]
+    assert taken and all(f["schema"] == schema for f in taken)
+    assert llama.read_bytes() == out.read_bytes()
+    fake.reject_format_types = set()
 
     plain = tmp_path / "plain.jsonl"
     fake.reject_response_format = False
