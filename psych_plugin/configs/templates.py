@@ -17,12 +17,22 @@ from typing import Any
 import yaml
 
 from ..atomic import write_text_atomic
-from ..paths import TINY_MODEL_DIRNAME, configs_dir, tiny_model_dir
+from ..paths import (
+    SMOLLM2_MODEL_DIRNAME,
+    TINY_MODEL_DIRNAME,
+    cache_dir,
+    configs_dir,
+    smollm2_model_dir,
+    tiny_model_dir,
+)
 from ..problems import UsageError
 
 GENERATED_DIR = Path("axolotl_configs") / "generated"
 # What presets write for the embedded tiny model; the generated YAML gets the real folder.
 TINY_BASE_MODEL = f".cache/{TINY_MODEL_DIRNAME}"
+# Likewise for SmolLM2-135M-Instruct, converted into the cache by `psych base smollm2`.
+CACHE_PREFIX = ".cache/"
+SMOLLM2_BASE_MODEL = f"{CACHE_PREFIX}{SMOLLM2_MODEL_DIRNAME}"
 GPU_PRESET = "qwen3-1.7b-qlora"
 CPU_PRESET = "tiny-cpu"
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -44,7 +54,7 @@ def read_yaml_text(path: Path) -> tuple[str, Any]:
     """(text, safe-loaded value) of a YAML file; a one-line UsageError for unreadable files
     and invalid YAML (never a traceback, never code run by a tag)."""
     try:
-        # (no mutate: this machine's locale is UTF-8 too, so no test here sees the default)
+        # (no mutate: the test machines' locale is UTF-8 too, so no test sees the default)
         text = path.read_text(encoding="utf-8")  # pragma: no mutate
     except FileNotFoundError as e:
         raise UsageError(f"{path}: no such file") from e
@@ -154,6 +164,13 @@ def resolve_preset(
         apply_override(config, keys, value)
     if config.get("base_model") == TINY_BASE_MODEL:
         config["base_model"] = _tiny_model_path()
+    elif config.get("base_model") == SMOLLM2_BASE_MODEL:
+        config["base_model"] = _rel(smollm2_model_dir())
+    # A dataset a preset names under `.cache/` is derived data in the cache (written by `psych
+    # base smollm2`): the same cache folder as the models.
+    for ds in config.get("datasets") or []:
+        if isinstance(ds, dict) and str(ds.get("path", "")).startswith(CACHE_PREFIX):
+            ds["path"] = _rel(cache_dir() / str(ds["path"])[len(CACHE_PREFIX) :])
     sources = ([defaults] if defaults.is_file() else []) + list(reversed(chain))
     return Resolved(preset, config, sources, list(overrides or []))
 
