@@ -132,13 +132,34 @@ def markdown_report(result: dict[str, Any], meta: dict[str, Any]) -> str:
         lines += [*_set_table(block), ""]
     if "mmlu" in result:
         lines += mmlu_section(result["mmlu"], bool(meta.get("tiny")))
-    lines += ["## Samples", ""]
-    for name, block in sets.items():
-        for s in block["samples"]:
-            lines += [f"**{name}, Q:** {s['instruction']}", "", f"- reference: {s['reference']}"]
-            lines += [f"- {m}: {s[m].strip()!r}" for m in MODELS if m in s]
-            lines.append("")
+    lines += samples_section(sets)
     return "\n".join(lines)
+
+
+ANSWER_HEADERS = {"base": "base", "tuned": "base + adapter"}
+
+
+def _cell(text: str) -> str:
+    """Text as one Markdown table cell: pipes, backslashes and `<` (no stray HTML tags)
+    escaped, line breaks kept as <br>."""
+    text = text.strip().replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return "<br>".join(line for line in text.splitlines() if line.strip()) or "(empty)"
+
+
+def samples_section(sets: dict[str, Any]) -> list[str]:
+    """The greedy answers to the first rows of each set (the same questions every run), the
+    reference and each model side by side, so a reader sees what tuning changed."""
+    lines = ["## Answers side by side", ""]
+    lines += ["Greedy answers to the first rows of each held-out set, next to the reference.", ""]
+    for name, block in sets.items():
+        for i, s in enumerate(block["samples"], start=1):
+            models = [m for m in MODELS if m in s]
+            heads = ["reference", *(ANSWER_HEADERS[m] for m in models)]
+            cells = [s["reference"], *(s[m] for m in models)]
+            lines += [f"### `{name}` {i}: {s['instruction'].strip()}", ""]
+            lines += ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+            lines += ["| " + " | ".join(_cell(c) for c in cells) + " |", ""]
+    return lines
 
 
 def mmlu_section(mmlu: dict[str, Any], tiny: bool) -> list[str]:

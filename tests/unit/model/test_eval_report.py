@@ -108,3 +108,26 @@ def test_report_without_mmlu(tmp_path: Path):
     assert [p.name for p in written] == ["eval.json", "report.md", "chart.png"]
     report = (tmp_path / "report.md").read_text()
     assert "MMLU" not in report and "| overall | 2 | 2.0000 |" in report and "-0.5000 |" in report
+
+
+def test_answers_side_by_side_are_readable_table_rows():
+    """Each sample question gets a table: reference, base, base + adapter in one row; text a
+    cell would break (pipes, line breaks, tags) is escaped, not dropped."""
+    from psych_plugin.model.eval_report import samples_section
+
+    sample = {
+        "instruction": "What is habituation? ",
+        "reference": "A fall in response | to a repeated stimulus.",
+        "base": "Habituation is\n\nwhen <b>",
+        "tuned": "",
+    }
+    lines = samples_section({"paraphrase": {"samples": [sample]}})
+    i = lines.index("### `paraphrase` 1: What is habituation?")
+    assert lines[i + 2] == "| reference | base | base + adapter |"
+    assert lines[i + 3] == "|---|---|---|"
+    assert lines[i + 4] == (
+        "| A fall in response \\| to a repeated stimulus. | Habituation is<br>when &lt;b> "
+        "| (empty) |"
+    )
+    no_adapter = {k: v for k, v in sample.items() if k != "tuned"}
+    assert "| reference | base |" in samples_section({"u": {"samples": [no_adapter]}})
