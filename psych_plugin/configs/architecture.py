@@ -51,8 +51,19 @@ def meta_model(config: dict[str, Any], where: str = "the model config") -> tuple
                 model = AutoModelForCausalLM.from_config(cfg)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             # transformers' own words: an unknown model_type, a missing or mistyped field
-            raise ArchitectureError(f"cannot build the architecture from {where}: {e}") from e
+            raise ArchitectureError(
+                f"cannot build the architecture from {where}: {_first_sentence(str(e))}"
+            ) from e
     return cfg, model
+
+
+def _first_sentence(text: str, limit: int = 200) -> str:
+    """transformers' errors can run to pages (every known model_type): the first sentence."""
+    first = (text.strip().splitlines() or [""])[0]
+    if len(first) > limit:
+        head, dot, _ = first.partition(". ")
+        first = head + "." if dot and len(head) < limit else first[: limit - 3] + "..."
+    return first
 
 
 def linear_module_names(

@@ -150,3 +150,19 @@ def test_an_unforeseen_os_error_is_one_line(files, capsys, monkeypatch):
     assert main(["fix", "good.jsonl", "-o", "out.jsonl"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "psych fix: error: out.jsonl: No space left on device"
+
+
+def test_an_unknown_architecture_skips_the_memory_estimate_in_one_line(files, capsys):
+    """`psych config` on a base model whose config.json names a model_type transformers does
+    not know: the config is written, the estimate says in one short line why it was skipped."""
+    (files / "weird").mkdir()
+    (files / "weird" / "config.json").write_text('{"model_type": "no_such_arch"}')
+    main(["config", "tiny-cpu", "--set", "base_model=weird", "-o", "w.yml"])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    [line] = [x for x in out.splitlines() if x.startswith("GPU memory estimate")]
+    assert line == (
+        "GPU memory estimate: skipped: cannot build the architecture from weird/config.json: "
+        "Unrecognized model identifier: no_such_arch."
+    )
+    assert (files / "w.yml").is_file()
