@@ -266,8 +266,11 @@ def taught_rows(train: list[dict], paraphrase: list[dict], others: int) -> list[
     file (every chapter, so the tune is not only the evaluated knowledge)."""
     paired = paraphrased_rows(train, paraphrase)
     rest = [i for i in range(len(train)) if i not in set(paired)]
-    step = len(rest) / others if others and rest else 0
-    spread = [rest[int(k * step)] for k in range(min(others, len(rest)))] if step else []
+    if others >= len(rest):
+        spread = rest
+    else:
+        step = len(rest) / others if others else 0
+        spread = [rest[int(k * step)] for k in range(others)]
     return [train[i] for i in paired + spread]
 
 
