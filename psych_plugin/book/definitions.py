@@ -319,6 +319,12 @@ def glossary_entry(line: str, style: TermStyle | None = None) -> Definition | No
     """ "Term: definition", "Term - definition", "**Term** definition" (a glossary line),
     turned into a sentence from the gloss's own shape (see `gloss_sentence`); None when the
     shape cannot be told, rather than a guess ("Rehearsal is an allows ...")."""
+    made_or_why = glossary_attempt(line, style)
+    return made_or_why if isinstance(made_or_why, Definition) else None
+
+
+def glossary_split(line: str) -> tuple[str, str] | None:
+    """(term, gloss) of a glossary line, or None when the line has no such shape."""
     line = line.strip()
     m = re.match(r"^(\*\*|__)(.+?)\1\s*[:.\-–—]?\s*(.+)$", line)
     if m:
@@ -331,11 +337,23 @@ def glossary_entry(line: str, style: TermStyle | None = None) -> Definition | No
     term = clean_markdown(term).strip(" :;,.—–-")
     body = _ASIDE.sub("", clean_markdown(body))
     body = re.sub(r"^\((?:also,?|or)\s[^)]*\)\s*", "", body).strip()  # "(also, second-order ...)"
-    if not good_term(term) or len(body) < 10:
-        return None
+    return term, body
+
+
+def glossary_attempt(line: str, style: TermStyle | None = None) -> Definition | tuple[str, str]:
+    """The glossary line's definition, or (term, why not): a line that makes no row is counted
+    under its reason, never skipped in silence."""
+    split = glossary_split(line)
+    if split is None:
+        return "", "not a glossary line"
+    term, body = split
+    if not good_term(term):
+        return term, "glossary: not a term"
+    if len(body) < 10:
+        return term, "glossary: gloss too short"
     made = gloss_sentence(term, body, style)
     if made is None:
-        return None
+        return term, "glossary: gloss shape does not make a sentence"
     sentence, shape = made
     return Definition(
         term, "", _plural(term), (sentence,), glossary=True, shape=shape, how="glossary"

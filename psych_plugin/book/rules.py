@@ -24,7 +24,7 @@ from .definitions import (
     TermStyle,
     bold_definitions,
     definition_row,
-    glossary_entry,
+    glossary_attempt,
     readable,
     sentence_definitions,
     tidy,
@@ -519,8 +519,13 @@ class Found:
     order: int  # its place among the chunk's definitions
 
 
-def chunk_definitions(chunk: Chunk, style: TermStyle | None = None) -> list[Found]:
-    """Every definition in the chunk, in reading order (several per term possible)."""
+def chunk_definitions(
+    chunk: Chunk,
+    style: TermStyle | None = None,
+    failed: list[tuple[str, str, str]] | None = None,
+) -> list[Found]:
+    """Every definition in the chunk, in reading order (several per term possible).
+    `failed` collects (term, reason, line) for each glossary entry that made no definition."""
     out: list[Found] = []
 
     said: set[tuple[str, str]] = set()
@@ -536,9 +541,11 @@ def chunk_definitions(chunk: Chunk, style: TermStyle | None = None) -> list[Foun
         if chunk.glossary or block.kind == "list":
             for line in block.lines:
                 glossy = chunk.glossary or line.startswith(("**", "__"))
-                entry = glossary_entry(line, style) if glossy else None
-                if entry is not None:
+                entry = glossary_attempt(line, style) if glossy else None
+                if isinstance(entry, Definition):
                     add([entry], clean_markdown(line))
+                elif entry is not None and entry[0] and failed is not None:
+                    failed.append((entry[0], entry[1], clean_markdown(line)))
                 elif not glossy:
                     add(bold_definitions(line), clean_markdown(line))
             continue
@@ -629,7 +636,12 @@ def rule_rows(
     source = chunk.source(book)
     section = " > ".join(t for t in (chunk.chapter, chunk.section) if t)
     out = ChunkRows([], [])
-    found = chunk_definitions(chunk, style)
+    failed: list[tuple[str, str, str]] = []
+    found = chunk_definitions(chunk, style, failed)
+    for term, why, line in failed:
+        # Never a silent skip: the entry is listed with its reason (--explain-rejections).
+        row = make_row(f'Define the term "{term}".', "", line, "definition", source)
+        out.rejected.append(Rejection(why, Candidate(row, section, line, term=term), term))
     seen: set[str] = set()
     kept: list[tuple[Definition, str | None]] = []
     by_passage: dict[str, list[Candidate]] = {}

@@ -191,7 +191,11 @@ def test_one_definition_per_term_book_wide():
             if c.term:
                 seen[term_key(c.term)] = seen.get(term_key(c.term), 0) + 1
         for r in found.rejected:
-            assert r.reason in ("term defined better elsewhere", "not a term the book marks")
+            assert r.reason in (
+                "term defined better elsewhere",
+                "not a term the book marks",
+                "glossary: gloss shape does not make a sentence",  # "memory palace"
+            )
     assert seen and set(seen.values()) == {1}
     assert "learning" not in seen  # "Learning is ..." in plain text: never marked as a term
 
@@ -280,3 +284,14 @@ def test_numbered_stages_need_the_whole_list():
         "The general adaptation syndrome has three stages, in this order: alarm reaction, stage "
         "of resistance, and stage of exhaustion."
     )
+
+
+def test_a_glossary_entry_that_makes_no_row_is_listed_with_its_reason(tmp_path, capsys):
+    """Never a silent skip: a gloss whose shape makes no sentence ("Greek and Roman orators
+    used it ...") is counted under a reason and listed by --explain-rejections."""
+    out = tmp_path / "rows.jsonl"
+    assert build(BOOK, out, "--explain-rejections") == 0
+    printed = capsys.readouterr().out
+    assert not any("memory palace" in r["instruction"] for r in rows_of(out))
+    section = printed.split("== rejected: glossary: gloss shape does not make a sentence")[1]
+    assert 'Define the term "memory palace".' in section.split("\n== ")[0]
