@@ -121,6 +121,7 @@ _STOP = word_set(
     "being into over under each while whereas would could should may might can will has have "
     "had not no yes example examples"
 )
+_EMPTY = word_set("first second third fourth fifth final last stage type kind form part phase step")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
 
 
@@ -261,7 +262,8 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         if problem:
             return "number agreement", problem
         names = {w.casefold() for w in re.findall(r"(?<=\s)[A-Z][\w-]+", output)}
-        said = set(_content_words(output)) - set(_content_words(c.term)) - names
+        # "... refers to the second stage of sleep": ordinals and "stage" add nothing.
+        said = set(_content_words(output)) - set(_content_words(c.term)) - names - _EMPTY
         if not said:
             return "says nothing about the term", output[:80]  # "X is Y's theory of X"
     problem = agreement_problem(output[:200])

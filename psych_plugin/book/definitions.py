@@ -177,6 +177,8 @@ def _plural(term: str, after: str = "") -> bool:
     if re.match(r"\s*(?:\([^)]*\)\s*)?,?\s*are\b", after):
         return True
     last = term.split()[-1].casefold()
+    if " " not in term.strip() and last.endswith("ics"):
+        return False  # "semantics", "genetics": one field ("sexual characteristics": many)
     return last.endswith("s") and not last.endswith(("ss", "us", "is", "sis", "as"))
 
 
@@ -406,6 +408,20 @@ _PART_VERB = re.compile(
 _LAW_HEAD = re.compile(r"\b(?:law|principle|rule|hypothesis|theory|model|effect)s?\b", re.I)
 
 
+# Words a gloss may add to a term and still say nothing about it ("second stage of sleep").
+_EMPTY_WORDS = word_set(
+    "first second third fourth fifth final last stage type kind form part phase step state the a "
+    "an of in or and"
+)
+
+
+def _circular(term: str, gloss: str) -> bool:
+    """The gloss only restates its term: every word is the term's or an empty one."""
+    said = {w.casefold() for w in re.findall(r"[\w’'-]+", term)}
+    words = [w.casefold() for w in re.findall(r"[\w’'-]+", gloss)]
+    return bool(words) and all(w in said or w in _EMPTY_WORDS for w in words)
+
+
 def _gloss_head(body: str) -> str:
     """The head noun of a gloss that is a noun phrase: "forebrain structure that ..." ->
     "structure"; "" when the phrase is cut off at once."""
@@ -584,7 +600,10 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         # A gerund doing something ("seeing relationships ..."), not an adjective ("enduring
         # state of mind", which is a noun phrase).
         sentence, shape = f"{lead} {verb} {body}", "gloss: gerund"
-        if quoted or article in ("a", "an"):  # "A job analysis is determining ..." reads badly
+        # "A job analysis is determining ...", "Figure-ground relationship is segmenting ...":
+        # only a term naming an activity ("shaping", "reinforcement") is one.
+        activity = re.search(r"(?:ing|ment|i[sz]ation|ssion|ition)$", name.split()[-1])
+        if quoted or article in ("a", "an") or not activity:
             sentence = f'The term "{name}" refers to {body}'
     elif first.endswith("ed") and second in ("in", "by", "to", "on", "as", "with", "from"):
         if quoted:
@@ -629,6 +648,12 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         sentence = f'The term "{name}" refers to {phrase}' if quoted else f"{lead} {verb} {phrase}"
         shape = "gloss: noun phrase"
     out = [_sentence_end(sentence)]
+    if _circular(term, parts[0]):
+        # "stage 2 sleep: second stage of sleep; ...; characterized by ...": the first part only
+        # restates the term, so the parts that describe it are kept.
+        for part in parts[1:]:
+            if re.match(r"(?:characterized|marked|associated|accompanied) by\b", part):
+                out[0] = _sentence_end(f"{out[0].rstrip('.')}, {part}")
     for part in parts[1:]:
         before_relative = re.split(r"\b(?:that|which|who|whom|whose)\b", part)[0]
         if (
@@ -754,6 +779,11 @@ class TermStyle:
     def display(self, term: str) -> str:
         if term not in self._display:
             shown = term
+            alias = _ALIAS.fullmatch(term)
+            if alias and self._uses(f"{alias['x']} {alias['head']}"):
+                # "Rogerian (client-centered therapy)": an alias in the term; the book's own
+                # name for it ("Rogerian therapy") reads as a term, the parenthesis does not.
+                term = shown = f"{alias['x']} {alias['head']}"
             first = term.split()[0]
             if (
                 first.endswith(("’s", "'s"))
@@ -770,7 +800,8 @@ class TermStyle:
                     for i in self._uses(bare)
                 )
                 shown = term if named else term[0].lower() + term[1:]
-            self._display[term] = shown
+            self._display[alias.string if alias else term] = shown
+            return shown
         return self._display[term]
 
     def article(self, term: str) -> str:
@@ -794,6 +825,7 @@ class TermStyle:
         return self._article[term]
 
 
+_ALIAS = re.compile(r"(?P<x>[\w’'-]+) \((?P<inner>[a-z][\w’' -]* (?P<head>[a-z]+))\)")
 _WORD = re.compile(r"[\w’'-]+")
 _WORD_CHAR = re.compile(r"[\w’'-]")
 # Mid-sentence: after a lower-case word ("the Strange Situation"), not after another

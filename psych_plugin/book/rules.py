@@ -490,7 +490,22 @@ _THEORY_ASK = ("What does {t} propose?", "Explain {t}.", "Describe {t}.")
 _LAW_ASK = ("What does {t} state?", "Explain {t}.")
 # How a definition was found, best first: the book's own sentence about the term beats the
 # glossary's gloss made into a sentence, which beats a sentence rewritten from the running text.
-_RANK = {"text": 0, "glossary": 1, "sentence": 2, "named": 3, "rewritten": 4, "sentence-weak": 5}
+_RANK = {
+    "text": 0,
+    "glossary": 1,
+    "sentence": 2,
+    "named": 3,
+    "rewritten": 4,
+    "context-bound": 5,
+    "sentence-weak": 6,
+}
+# A sentence that leans on what came before: "Theta waves are even lower frequency ... than the
+# alpha wave patterns", "X is also ...", "these ...".
+_CONTEXT_BOUND = re.compile(
+    r"\beven (?:[a-z]+er|more|less|fewer)\b|\b(?:likewise|similarly|the latter|the former)\b|"
+    r"\balso (?!(?:be )?(?:known|called|referred|termed)\b)|"
+    r"\b(?:[a-z]+er|more|less|fewer) (?:[\w-]+ ){0,4}than (?:the|that|those|in)\b"
+)
 
 
 def term_key(term: str) -> str:
@@ -574,7 +589,10 @@ def choose_definitions(found: Iterable[tuple[int, Found]]) -> dict[str, tuple[in
         key = term_key(f.definition.term)
         if f.definition.how == "sentence-weak" and marked and key not in marked:
             continue
-        rank = (_RANK.get(f.definition.how, 9), index, f.order)
+        how = f.definition.how
+        if how != "glossary" and _CONTEXT_BOUND.search(" ".join(f.definition.sentences)):
+            how = "context-bound"  # the glossary's gloss, when there is one, reads on its own
+        rank = (_RANK.get(how, 9), index, f.order)
         if key not in best or rank < best[key][0]:
             best[key] = (rank, (index, f.order))
     return {k: where for k, (_, where) in best.items()}

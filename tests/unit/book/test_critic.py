@@ -244,3 +244,20 @@ def test_llm_rows_must_be_grounded_in_their_passage():
     assert Critic().verdict(wrong_number)[0] == "not grounded: a number not in the passage"
     rule_row = cand("What is working memory?", wrong_number.row["output"], term="working memory")
     assert Critic().verdict(rule_row) is None
+
+
+def test_a_circular_definition_says_nothing():
+    """ "stage 2 sleep refers to the second stage of sleep" only restates its term."""
+    row = cand(
+        'Define the term "stage 2 sleep".',
+        'The term "stage 2 sleep" refers to the second stage of sleep.',
+        term="stage 2 sleep",
+    )
+    assert critique(row) == ("says nothing about the term", row.row["output"][:80])
+    fuller = cand(
+        'Define the term "stage 2 sleep".',
+        'The term "stage 2 sleep" refers to the second stage of sleep, characterized by the '
+        "appearance of sleep spindles.",
+        term="stage 2 sleep",
+    )
+    assert critique(fuller) is None

@@ -361,3 +361,34 @@ def test_gloss_sentence_more_shapes(term, gloss, sentence):
 )
 def test_gloss_sentence_refuses_more(term, gloss):
     assert gloss_sentence(term, gloss, STYLE) is None
+
+
+def test_template_slips():
+    book = (
+        "Semantics refers to meaning. The Rogerian therapy of Carl Rogers.\n\n"
+        "We tend to segment our visual world. Shaping is used by trainers.\n"
+    )
+    style = TermStyle(book)
+    # A circular first part keeps what describes the term; later clauses are not glued on.
+    made = gloss_sentence(
+        "stage 2 sleep",
+        "second stage of sleep; the body relaxes; characterized by the appearance of spindles",
+        style,
+    )
+    assert made is not None
+    assert made[0].endswith("second stage of sleep, characterized by the appearance of spindles.")
+    # "semantics" is one field: "What is semantics?", never "What are semantics?".
+    d = glossary_entry("**semantics**: process by which we derive meaning from words", style)
+    assert d is not None and not d.plural
+    assert not definition_row(d, style, "s")["instruction"].startswith("What are")
+    # A gerund gloss follows "is" only for a term naming an activity.
+    made = gloss_sentence("figure-ground relationship", "segmenting our visual world", style)
+    assert made is not None and made[0].startswith('The term "figure-ground relationship" refers')
+    made = gloss_sentence("shaping", "rewarding successive approximations of a behavior", style)
+    assert made is not None and made[0].startswith("Shaping is rewarding")
+    # An alias in parentheses: the book's own name for the thing, not the parenthesis.
+    d = glossary_entry(
+        "**Rogerian (client-centered therapy)**: non-directive form of humanistic therapy", style
+    )
+    assert d is not None and "Rogerian therapy" in d.sentences[0]
+    assert "(" not in definition_row(d, style, "s")["instruction"]

@@ -295,3 +295,24 @@ def test_a_glossary_entry_that_makes_no_row_is_listed_with_its_reason(tmp_path, 
     assert not any("memory palace" in r["instruction"] for r in rows_of(out))
     section = printed.split("== rejected: glossary: gloss shape does not make a sentence")[1]
     assert 'Define the term "memory palace".' in section.split("\n== ")[0]
+
+
+def test_a_comparative_sentence_loses_to_the_glossary_gloss():
+    """ "Theta waves are even lower in frequency than the alpha waves" leans on the text
+    before it; the glossary's gloss reads on its own."""
+    book = (
+        "# Sleep\n\n## Stages\n\nAs sleep deepens, the brain slows down. **Theta waves** are even"
+        " lower in frequency and higher in amplitude than the alpha waves of a relaxed person.\n\n"
+        "## Key Terms\n\n- **theta wave**: type of brain wave characteristic of the end of stage 1"
+        " sleep, with a low amplitude and a frequency of 4 to 7 cycles per second\n"
+    )
+    _, chunks = split_book(Path("s.md"), book)
+    style = TermStyle(book)
+    plan = plan_book(chunks, style)
+    outputs = [
+        c.row["output"]
+        for chunk in chunks
+        for c in rule_rows(chunk, "s", style, 20, plan.chosen, plan.known).candidates
+    ]
+    assert any("type of brain wave" in o for o in outputs)
+    assert not any("even lower" in o for o in outputs)
