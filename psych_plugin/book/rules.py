@@ -22,6 +22,8 @@ from .critic import Candidate, Rejection
 from .definitions import (
     Definition,
     TermStyle,
+    _vowel_sound,
+    bare_reads,
     bold_definitions,
     definition_row,
     glossary_attempt,
@@ -123,6 +125,10 @@ def _pair_contrasted(a: Definition, b: Definition, paragraph: str | None) -> boo
         return False
     ia, ib = paragraph.find(a.sentences[-1][:40]), paragraph.find(b.sentences[0][:40])
     between = paragraph[ia:ib] if 0 <= ia < ib else ""
+    if len(re.findall(r"[.!?][”\"’)]*\s+(?=[A-Z“\"])", paragraph[ia : ib + 1])) > 1:
+        # A sentence between them: "Situationism is ... In contrast, dispositionism holds ...
+        # An internal factor is ...": the contrast is the book's with another term.
+        between = ""
     return bool(_CONTRAST.search(between) or _CONTRAST.search(b.sentences[0][:60]))
 
 
@@ -147,6 +153,53 @@ def comparison_rows(
     return rows
 
 
+def _article_in(text: str, term: str) -> str | None:
+    """The article `text` puts before `term`: "a"/"an"/"the", "" when the term opens the
+    text bare ("Manifest content is ..."), None when the text does not say."""
+    bare = re.escape(re.sub(r"\s*\([^)]*\)", "", term))
+    m = re.search(rf"(?:\b(?P<art>[Aa]n?|[Tt]he) )?(?<![\w-])(?P<t>{bare})\b", text, re.I)
+    if m is None:
+        return None
+    if m.group("art"):
+        return m.group("art").lower()
+    if m.start() == 0 or re.search(
+        r"\b(?:whereas|unlike|in|with|while|during|of|and|or)\s+$", text[: m.start()], re.I
+    ):
+        return ""  # "Whereas positive affect is ...", "In positive reinforcement, ...": bare
+    return None
+
+
+def named_pair(
+    a: tuple[str, bool, str], b: tuple[str, bool, str], style: TermStyle
+) -> tuple[str, str]:
+    """Two terms (term, plural, the book's sentence about it) as a question names them, each
+    with the article its definition uses: "a dominant allele", "the central route", but
+    "operant conditioning", "manifest content"; "a ... and a ..." when one says "a" and the
+    other "the" (both are then one of a kind)."""
+    said = ["" if plural else _article_in(text, term) for term, plural, text in (a, b)]
+    arts = []
+    for (term, _, _), art, other in zip((a, b), said, reversed(said), strict=True):
+        if art is None and other is not None:
+            art = other  # a pair of one kind: "manifest content" / "latent content"
+        if art is None:
+            art = style.article(term)
+            if not art and not bare_reads(style.display(term)):
+                art = "a"
+        arts.append(art)
+    if {"the"} < set(arts) and "" not in arts:
+        arts = ["a" if x == "the" else x for x in arts]
+    if arts[0] != arts[1] and a[0].split()[-1].casefold() == b[0].split()[-1].casefold():
+        # One head, one kind: "collectivist culture" / "individualistic culture".
+        arts = ["the" if "the" in arts else "" if "" in arts else "a"] * 2
+    out = []
+    for (term, _, _), art in zip((a, b), arts, strict=True):
+        shown = style.display(term)
+        if art in ("a", "an"):
+            art = "an" if _vowel_sound(shown.split()[0]) else "a"
+        out.append(f"{art} {shown}" if art else shown)
+    return out[0], out[1]
+
+
 def pair_row(a: Definition, b: Definition, style: TermStyle, source: str) -> dict[str, str]:
     """The two definitions, the second marked as the contrast, answering "How does X differ
     from Y?"."""
@@ -163,7 +216,10 @@ def pair_row(a: Definition, b: Definition, style: TermStyle, source: str) -> dic
     if second[at : at + len(shown)].casefold() == shown.casefold():
         second = second[:at] + shown + second[at + len(shown) :]  # "Couples therapy" -> "couples"
     output = f"{' '.join(a.sentences)} {second}"
-    names = {"a": style.display(a.term), "b": style.display(b.term)}
+    na, nb = named_pair(
+        (a.term, a.plural, " ".join(a.sentences)), (b.term, b.plural, " ".join(b.sentences)), style
+    )
+    names = {"a": na, "b": nb}
     key = normalise(a.term) + normalise(b.term)
     asks = _COMPARE_PLURAL if a.plural else _COMPARE
     return make_row(pick(key, asks).format(**names), "", output, "comparison", source)
@@ -368,10 +424,13 @@ def contrast_rows(
             text = tidy(sentence)
             if not readable([text]) or _STORY.search(text):
                 continue
-            names = []
+            sides = []
             for side in (a, b):
                 term = next((t for t in known if term_key(t) == term_key(side)), side)
-                names.append(style.display(term))
+                last = term.split()[-1].casefold()
+                plural = last.endswith("s") and not re.search(r"(?:ss|us|is|ics)$", last)
+                sides.append((term, plural, sentence))
+            names = named_pair(sides[0], sides[1], style)
             ask = pick(term_key(a) + term_key(b), _COMPARE).format(a=names[0], b=names[1])
             rows.append(make_row(ask, "", text, "comparison", source))
             break
@@ -775,6 +834,8 @@ def _sibling_rows(
                 continue  # of three, only a named opposite is the natural pair
             if kb in normalise(" ".join(a.sentences)) or ka in normalise(" ".join(b.sentences)):
                 continue  # one definition already speaks of the other: the pair says it twice
+            if pair not in _OPPOSITES and not _contrasted_in_book(ka, kb, chunks):
+                continue  # "longitudinal" / "archival research": not a contrast the book draws
             index = max(ia, ib)
             row = pair_row(a, b, style, by_index[index].source(book))
             add(index, row, " ".join(dict.fromkeys((pa, pb))))
@@ -812,6 +873,22 @@ def _sibling_rows(
         )
         add(index, row, " ".join(glossary[k][2] for k in keys))
     return out
+
+
+def _contrasted_in_book(ka: str, kb: str, chunks: Sequence[Chunk]) -> bool:
+    """The book treats the two terms together itself: one section of its text (not the
+    glossary) names both ("obstructive" and "central sleep apnea" in "Sleep Disorders"), where
+    "longitudinal" and "archival research" each have a section of their own."""
+    sections: dict[tuple[str, str], str] = {}
+    for c in chunks:
+        if not c.glossary:
+            key = (c.chapter, c.section)
+            sections[key] = sections.get(key, "") + " " + normalise(clean_markdown(c.text))
+    return any(_mentions_key(t, ka) and _mentions_key(t, kb) for t in sections.values())
+
+
+def _mentions_key(text: str, key: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(key)}(?:e?s)?(?![\w-])", text) is not None
 
 
 def _sentence_of(text: str) -> str:

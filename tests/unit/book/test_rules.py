@@ -316,3 +316,41 @@ def test_a_comparative_sentence_loses_to_the_glossary_gloss():
     ]
     assert any("type of brain wave" in o for o in outputs)
     assert not any("even lower" in o for o in outputs)
+
+
+def test_comparisons_name_terms_with_their_articles():
+    from psych_plugin.book.definitions import Definition
+    from psych_plugin.book.rules import named_pair, pair_row
+
+    style = TermStyle("A trait. Some text.")
+    dom = Definition("dominant allele", "", False, ("The dominant allele is expressed.",))
+    rec = Definition("recessive allele", "", False, ('The term "recessive allele" refers to x.',))
+    row = pair_row(dom, rec, style, "S")
+    # One says "the", the other nothing: a pair of one kind, asked about alike.
+    assert "the dominant allele" in row["instruction"].replace("The", "the")
+    assert "the recessive allele" in row["instruction"]
+    # A mass noun the book writes bare stays bare, and so does its sibling.
+    assert named_pair(
+        ("manifest content", False, "Manifest content is the storyline of a dream."),
+        ("latent content", False, 'The term "latent content" refers to the hidden meaning.'),
+        style,
+    ) == ("manifest content", "latent content")
+    assert named_pair(
+        ("primary reinforcer", False, "A primary reinforcer has innate qualities."),
+        ("secondary reinforcer", False, "A secondary reinforcer has none."),
+        style,
+    ) == ("a primary reinforcer", "a secondary reinforcer")
+
+
+def test_pairs_are_the_books_own():
+    """Two definitions in one paragraph with "In contrast" between them are a pair only when
+    no other sentence stands between: there, the book contrasts a third term."""
+    paragraph = (
+        "**Situationism** is the view that behavior is determined by the surroundings. In"
+        " contrast, **dispositionism** holds that behavior is determined by internal factors."
+        " An **internal factor** is an attribute of a person, such as a personality trait."
+    )
+    book = f"# Social\n\n## Influences\n\n{paragraph}\n"
+    _, (chunk,) = split_book(Path("s.md"), book)
+    found = rule_rows(chunk, "s", TermStyle(book), 20)
+    assert not [c for c in found.candidates if c.row["category"] == "comparison"]
