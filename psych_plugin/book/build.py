@@ -153,6 +153,7 @@ class Builder:
             self.plan.known,
             self.plan.later.get(chunk.index, ()),
             self.plan.researchers,
+            self.plan.full_names,
         )
         candidates = found.candidates
         rejected = list(found.rejected)

@@ -121,6 +121,17 @@ _STOP = word_set(
     "being into over under each while whereas would could should may might can will has have "
     "had not no yes example examples"
 )
+# "X theory is a/an/the ...": what follows "is" must say what kind of idea it is.
+_THEORY_IS = re.compile(
+    r"^(?:The |A |An )?[^,.;]*?\b(?:theory|theories|model|law|principle|hypothesis)\b"
+    r"[^,.;]{0,60}? (?:is|are) (?P<what>(?:a|an|the) .*)"
+)
+_THEORY_GENUS = re.compile(
+    r"\b(?:theory|theories|model|law|principle|hypothesis|explanation|idea|view|proposal|"
+    r"approach|framework|assertion|belief|perspective|account|notion|concept|argument|claim|"
+    r"suggestion|premise|proposition|statement|description|way of (?:thinking|explaining))\b",
+    re.IGNORECASE,
+)
 _EMPTY = word_set("first second third fourth fifth final last stage type kind form part phase step")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
 
@@ -266,6 +277,12 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         said = set(_content_words(output)) - set(_content_words(c.term)) - names - _EMPTY
         if not said:
             return "says nothing about the term", output[:80]  # "X is Y's theory of X"
+    if row["category"] == "theory":
+        m = _THEORY_IS.match(output)
+        if m and not _THEORY_GENUS.search(" ".join(m.group("what").split()[:6])):
+            # "Signal detection theory is a change in stimulus detection ...": a theory is an
+            # explanation, not the thing it explains.
+            return "theory defined as something else", m.group(0)[:80]
     problem = agreement_problem(output[:200])
     if problem:
         return "article agreement", problem
@@ -324,6 +341,7 @@ class Critic:
 
     book_text: str = ""
     outputs: set[str] = field(default_factory=set)
+    theories: set[str] = field(default_factory=set)  # theories already asked about
 
     def verdict(self, c: Candidate) -> tuple[str, str] | None:
         found = critique(c, self.book_text)
@@ -333,7 +351,29 @@ class Critic:
             key = normalise(c.row["output"])
             if key in self.outputs:
                 return "identical output", c.row["output"][:80]
+            theory = theory_key(c.row)
+            if theory and theory in self.theories:
+                # The text's "Place theory suggests ..." and the glossary's entry: one row.
+                return "theory already asked", theory
         return found
 
     def accept(self, c: Candidate) -> None:
         self.outputs.add(normalise(c.row["output"]))
+        theory = theory_key(c.row)
+        if theory:
+            self.theories.add(theory)
+
+
+_ASKS_THEORY = re.compile(r"^(?:What does (?P<a>.+) \w+\?|(?:Explain|Describe) (?P<b>.+)\.)$")
+
+
+def theory_key(row: Row) -> str:
+    """The theory a theory row asks about, however it is written ("the set-point theory",
+    "set point theory"); "" for other rows and for claims of a person."""
+    if row.get("category") != "theory":
+        return ""
+    m = _ASKS_THEORY.match(row["instruction"])
+    if m is None:
+        return ""
+    name = normalise((m.group("a") or m.group("b")).replace("-", " "))
+    return re.sub(r"^(?:the|a|an) ", "", name)

@@ -14,7 +14,7 @@ showed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..dataset.rows import normalise
@@ -499,7 +499,9 @@ _VAGUE_THEORY = re.compile(
 _DEICTIC = re.compile(r"^(?:this|that|these|those|it)\b", re.IGNORECASE)
 
 
-def claim_rows(paragraph: str, source: str) -> list[dict[str, str]]:
+def claim_rows(
+    paragraph: str, source: str, full_names: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
     """Sequences ("the steps in X ...: A, B, C and D") as how_to, and what a named theory
     proposes as theory; the sentence itself is the answer, so it must read on its own."""
     rows = []
@@ -527,6 +529,8 @@ def claim_rows(paragraph: str, source: str) -> list[dict[str, str]]:
             ):
                 ask = _CLAIM_PAST[person.group("verb")]
                 who = person.group("who")
+                # "What did James theorize ...?": the name as the book first gives it in full.
+                who = (full_names or {}).get(who, who)
                 question = f"What did {who} {ask} about {about}?"
                 rows.append(make_row(question, "", sentence, "theory", source))
                 continue
@@ -706,6 +710,7 @@ def rule_rows(
     known: Sequence[str] = (),
     later: Sequence[Candidate] = (),
     researchers: frozenset[str] = frozenset(),
+    full_names: Mapping[str, str] | None = None,
 ) -> ChunkRows:
     """The rows the rules find in one chunk, in reading order. `chosen`: the definition kept
     for each term book-wide (choose_definitions); without it, the first per chunk. `known`:
@@ -748,7 +753,7 @@ def rule_rows(
             continue
         for row in study_rows(block.text, source, min_paragraph, researchers):
             out.candidates.append(Candidate(row, section, plain))
-        for row in claim_rows(block.text, source):
+        for row in claim_rows(block.text, source, full_names):
             out.candidates.append(Candidate(row, section, plain))
         for row in contrast_rows(block.text, known, style, source):
             out.candidates.append(Candidate(row, section, plain))
@@ -773,6 +778,7 @@ class BookPlan:
     known: tuple[str, ...]
     later: dict[int, list[Candidate]] = field(default_factory=dict)
     researchers: frozenset[str] = frozenset()  # surnames the book cites with a year
+    full_names: dict[str, str] = field(default_factory=dict)  # "James" -> "William James"
 
 
 # Heads too general to make two terms siblings ("limbic system" / "endocrine system").
@@ -917,4 +923,30 @@ def plan_book(chunks: Sequence[Chunk], style: TermStyle, book: str = "") -> Book
         if f.definition.glossary:
             glossary.setdefault(term_key(f.definition.term), (index, f.definition, f.passage))
     later = _sibling_rows(defs, glossary, chunks, style, book)
-    return BookPlan(chosen, known, later, frozenset(researchers))
+    return BookPlan(chosen, known, later, frozenset(researchers), _full_names(chunks))
+
+
+# "William James", "Lev Vygotsky": a given name and a surname, as a book first names someone.
+_FULL_NAME = re.compile(r"\b(?P<given>[A-Z][a-z]+) (?P<surname>[A-Z][a-z]{2,})\b(?![\w’'-])")
+
+
+def _full_names(chunks: Sequence[Chunk]) -> dict[str, str]:
+    """surname -> the full name at its first mention in the book's text ("James" -> "William
+    James"), for surnames the book also uses alone; a surname given two first names (two
+    people) is left as it is."""
+    found: dict[str, set[str]] = {}
+    first: dict[str, str] = {}
+    text = " ".join(clean_markdown(c.text) for c in chunks if not c.glossary)
+    for m in _FULL_NAME.finditer(text):
+        given, surname = m.group("given"), m.group("surname")
+        if given in _NOT_PERSON or given in _NOT_WHO or surname in _NOT_WHO:
+            continue
+        found.setdefault(surname, set()).add(given)
+        if text[max(0, m.start() - 4) : m.start()] == "and ":
+            found[surname].add("")  # "Hans and Sybil Eysenck": two people, one surname
+        first.setdefault(surname, f"{given} {surname}")
+    return {
+        s: full
+        for s, full in first.items()
+        if len(found[s]) == 1 and re.search(rf"(?<![A-Z][a-z] ){s} (?:[a-z]|\()", text)
+    }

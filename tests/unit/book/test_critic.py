@@ -261,3 +261,34 @@ def test_a_circular_definition_says_nothing():
         term="stage 2 sleep",
     )
     assert critique(fuller) is None
+
+
+def theory(q: str, a: str) -> Candidate:
+    return Candidate(make_row(q, "", a, "theory", "S"), "Ch > Sec", "")
+
+
+def test_one_row_per_theory_and_a_theory_is_an_idea():
+    critic = Critic()
+    text = theory(
+        "What does the set-point theory assert?",
+        "The set-point theory asserts that each individual has an ideal body weight.",
+    )
+    assert critic.verdict(text) is None
+    critic.accept(text)
+    glossary = theory(
+        "What does set point theory propose?",
+        "Set point theory is an assertion that each individual has an ideal body weight.",
+    )
+    assert critic.verdict(glossary) == ("theory already asked", "set point theory")
+    claim = theory("What did Freud believe about personality?", "Freud believed that it grows.")
+    assert critic.verdict(claim) is None  # a person's claim is not a named theory
+    wrong = theory(
+        "Describe signal detection theory.",
+        "Signal detection theory is a change in stimulus detection as a function of mood.",
+    )
+    assert critique(wrong)[0] == "theory defined as something else"
+    model = theory(
+        "What does the triangular theory of love propose?",
+        "The triangular theory of love is a model of love based on three components.",
+    )
+    assert critique(model) is None

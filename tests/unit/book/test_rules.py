@@ -354,3 +354,24 @@ def test_pairs_are_the_books_own():
     _, (chunk,) = split_book(Path("s.md"), book)
     found = rule_rows(chunk, "s", TermStyle(book), 20)
     assert not [c for c in found.candidates if c.row["category"] == "comparison"]
+
+
+def test_a_claim_names_the_person_as_the_book_first_does():
+    book = (
+        "# Motivation\n\n## Instincts\n\nWilliam James was an early psychologist who wrote"
+        " about habits and the stream of consciousness in long essays.\n\nJames theorized that"
+        " behavior was driven by a number of instincts, which aid survival. Later work"
+        " questioned how many instincts there are and whether the idea explains anything.\n"
+    )
+    _, chunks = split_book(Path("m.md"), book)
+    style = TermStyle(book)
+    plan = plan_book(chunks, style)
+    assert plan.full_names.get("James") == "William James"
+    asks = [
+        c.row["instruction"]
+        for chunk in chunks
+        for c in rule_rows(
+            chunk, "m", style, 20, plan.chosen, plan.known, (), plan.researchers, plan.full_names
+        ).candidates
+    ]
+    assert "What did William James theorize about behavior?" in asks
