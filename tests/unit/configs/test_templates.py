@@ -338,6 +338,7 @@ def test_shipped_presets_are_listed_by_default(tmp_path, monkeypatch):
         "qwen3-1.7b-lora-fsdp",
         "qwen3-1.7b-qlora",
         "qwen3-1.7b-qlora-ds2",
+        "smollm2-135m-cpu",
         "tiny-cpu",
     ]
 
