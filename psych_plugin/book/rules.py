@@ -85,7 +85,10 @@ _CASE = (
 _DID_VERBS = (
     r"(?:placed|exposed|presented|paired|trained|tested|gave|divided|assigned|measured|"
     r"recorded|rang|taught|rewarded|allowed|asked|removed|memori[sz]ed|conducted|fed|deprived|"
-    r"administered|showed (?:[\w-]+ )?(?:the|a|them|children|participants|subjects|infants)|"
+    r"administered|recruited|designed (?:an?|the) (?:experiment|study)|instructed|conditioned|"
+    r"shocked|observed (?:how|whether)|"
+    r"(?:was|were) (?:told|asked|shown|given|led|conditioned|randomly assigned)|"
+    r"showed (?:[\w-]+ )?(?:the|a|them|children|participants|subjects|infants)|"
     r"by (?:memori[sz]ing|testing|presenting|exposing|training|measuring|recording))"
 )
 # Not passive or planned ("research needs to be conducted"): something that was done.
@@ -248,7 +251,11 @@ _REPORTED = re.compile(
     r"\b(?:[Tt]hey|[Rr]esearchers|[Tt]he researchers|[Tt]he (?:results|findings|study|experiment|"
     r"experimenters|investigators)|(?:his|her|their) (?:results|findings|study|experiment)|"
     r"[Hh]e|[Ss]he|[A-Z][a-z]+(?: and [A-Z][a-z]+| et al\.)?(?: \(\d{4}\))?) (?:also |later )?"
-    r"(?:found|showed that|demonstrated|discovered|revealed|concluded|reported|observed|noted)\b"
+    r"(?:found|showed (?:not only )?that|demonstrated|discovered|revealed|concluded|reported|"
+    r"observed|noted)\b|"
+    # "In the experiment, children's aggressive behavior was influenced by whether ..."
+    r"^In (?:the|this|their|his|her) (?:study|experiment), [^,]{5,80} (?:was|were) "
+    r"(?:influenced|affected|changed) by\b"
 )
 _CASE_NAME = re.compile(r"\b[Tt]he case of (?P<name>[A-Z][\w.’'-]*(?: [A-Z][\w.’'-]*){0,2})")
 _NOT_WHO = word_set(
@@ -274,10 +281,14 @@ def _who(m: re.Match[str]) -> tuple[str, str] | None:
     return names[0], year
 
 
+_GOES_ON = re.compile(
+    rf"^(?:In (?:their|his|her|the|this|that) (?:study|studies|experiments?)\b|(?:He|She|They) "
+    rf"(?:also |then |first |later )?{_DID_VERBS}\b)"
+)
 _NAMED_DID = re.compile(
-    r"^(?:In (?:the|his|her|their|a|one|an) [a-z]+(?: [a-z]+)?, )?"
-    r"(?P<who>[A-Z][a-z]+(?: (?:and|&) [A-Z][a-z]+)?) (?:also |then |first |later )?"
-    rf"{_DID_VERBS}\b"
+    r"^(?:In (?:the|his|her|their|a|one|an) [a-z]+(?: [a-z]+){0,2}, )?"
+    r"(?P<who>(?:[A-Z][a-z]+ )?[A-Z][a-z]+(?: (?:and|&) [A-Z][a-z]+)?) (?:also |then |first |"
+    rf"later )?{_DID_VERBS}\b"
 )
 _NAMED_ASK = (
     "Describe {who}’s study: what was done, and what was found?",
@@ -286,7 +297,11 @@ _NAMED_ASK = (
 
 
 def study_rows(
-    paragraph: str, source: str, min_chars: int = 200, researchers: frozenset[str] = frozenset()
+    paragraph: str,
+    source: str,
+    min_chars: int = 200,
+    researchers: frozenset[str] = frozenset(),
+    people: Mapping[str, str] | None = None,
 ) -> list[dict[str, str]]:
     """A study the paragraph reports, named by who ran it and when: "Describe the study by
     Garcia and Koelling (1966) ..." answered with the book's stretch from the sentence naming
@@ -307,22 +322,42 @@ def study_rows(
         named_did = None
         if m is None and case is None:
             named_did = _NAMED_DID.match(sentence)
-            # "Tolman placed hungry rats ...": a researcher the book cites with a year elsewhere.
-            if named_did is None or named_did.group("who").split()[0] not in researchers:
+            # "Tolman placed hungry rats ...": a researcher the book cites with a year elsewhere,
+            # or names in full ("Ivan Pavlov").
+            surname = named_did.group("who").split()[-1] if named_did else ""
+            if named_did is None or surname not in researchers and surname not in (people or {}):
                 continue
         found = _CASE_FOUND if case and m is None and named_did is None else _REPORTED
-        window = 5 if case and m is None else 3  # a case is told at more length than a study
+        window = 5 if case and m is None else 4  # a case is told at more length than a study
+        # What was found comes after the sentence naming who ran the study (a sentence that
+        # both names them and reports the finding is a finding cited, not a study told).
+        start = i if case and m is None and named_did is None else i + 1
         end = next(
-            (k for k in range(i, min(i + window, len(sentences))) if found.search(sentences[k])),
+            (
+                k
+                for k in range(start, min(i + window, len(sentences)))
+                if found.search(sentences[k])
+            ),
             None,
         )
         if end is None:
             continue
         stretch = sentences[i : end + 1]
+        # The study itself, in the sentence naming who ran it, or in the next when that one
+        # goes on about them ("Garcia and Koelling (1966) showed ... In their study, groups of
+        # rats were conditioned ...", "Bandura researched ... He conducted an experiment").
+        goes_on = len(stretch) > 1 and _GOES_ON.match(stretch[1]) is not None
+        if goes_on and m is not None and m.group("who2"):
+            # "(Hunt, 2007)" cites a source, not who did it: the name must be in the story.
+            surname = re.split(r"[ ,&]", m.group("who2"))[0]
+            goes_on = re.search(
+                rf"\b{re.escape(surname)}\b(?! et al\.?,? \d)", sentence[: m.start()]
+            )
+            goes_on = goes_on is not None
         if (m is not None or named_did is not None) and not (
-            (_DID.search(sentence) or _STUDY_WORD.search(sentence))
+            (_DID.search(sentence) or _STUDY_WORD.search(sentence) or goes_on)
             and any(_DID.search(s) for s in stretch[:-1])  # done before what was found
-            and 2 <= len(stretch) <= 3
+            and 2 <= len(stretch) <= 4
         ):
             continue  # a finding cited, or someone else's story around the citation
         chosen = [tidy(s) for s in stretch]
@@ -337,6 +372,7 @@ def study_rows(
             category = "experiment"
         elif named_did is not None:
             who = named_did.group("who").replace(" & ", " and ")
+            who = (people or {}).get(who, who)  # "Pavlov" -> "Ivan Pavlov", as the book has it
             if who in seen:
                 continue
             seen.add(who)
@@ -751,7 +787,7 @@ def rule_rows(
                 out.candidates.extend(by_passage[p])
         if block.kind != "prose" or chunk.glossary:
             continue
-        for row in study_rows(block.text, source, min_paragraph, researchers):
+        for row in study_rows(block.text, source, min_paragraph, researchers, full_names):
             out.candidates.append(Candidate(row, section, plain))
         for row in claim_rows(block.text, source, full_names):
             out.candidates.append(Candidate(row, section, plain))

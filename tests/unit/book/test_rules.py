@@ -375,3 +375,28 @@ def test_a_claim_names_the_person_as_the_book_first_does():
         ).candidates
     ]
     assert "What did William James theorize about behavior?" in asks
+
+
+def test_study_told_after_the_sentence_naming_it():
+    from psych_plugin.book.rules import study_rows
+
+    told = (
+        "Moreno and Lutz (1984) showed not only that a fear of tones could be conditioned, but"
+        " also that it faded slowly. In their study, separate groups of mice were conditioned to"
+        " associate either a tone or a light with a mild shock. Results showed that the mice"
+        " exposed to tone-shock pairings froze at the tone for weeks afterwards."
+    )
+    (row,) = study_rows(told, "S", 20)
+    assert row["category"] == "experiment"
+    assert "Moreno and Lutz (1984)" in row["instruction"]
+    assert row["output"].startswith("Moreno and Lutz showed") and "Results showed" in row["output"]
+    # "(Hunt, 2007)" cites where the story is told, not who did the study.
+    sourced = (
+        "The interest of Okafor was the digestive system of birds (Hunt, 2007). In his studies"
+        " with pigeons, Okafor measured the amount of food eaten after each light. Over time,"
+        " Okafor observed that the pigeons pecked at the light even when no food followed it."
+    )
+    rows = study_rows(sourced, "S", 20, people={"Okafor": "Ada Okafor"})
+    assert len(rows) == 1 and "Ada Okafor" in rows[0]["instruction"]  # named in full
+    assert rows[0]["output"].startswith("In his studies with pigeons, Okafor measured")
+    assert study_rows(sourced, "S", 20) == []  # Okafor named nowhere else: no study told
