@@ -4,6 +4,9 @@ filter drops; optionally draw a random sample of rows, with the passage each cam
 reader to grade.
 
     python tools/book_report.py BOOKS_DIR [--sample N --seed S --sample-out FILE] [--keep DIR]
+        [--nondef-out FILE]
+
+--nondef-out writes every row that is not a definition, in the sample's format.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -44,6 +48,38 @@ def chapter_report(book: Path, out_dir: Path) -> dict:
     }
 
 
+def _rows_md(chosen: list[tuple], what: str, n_books: int, prefix: str) -> str:
+    """Rows with where each came from, for a reader to grade."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    lines = [
+        "# psych build-dataset: rows for an independent read\n",
+        f"{what} from the rows `psych build-dataset` writes for each of the {n_books} chapters"
+        f" (rules only, no LLM), at commit `{commit or '?'}`.\n",
+        "For each row: chapter, line in that chapter's output file, category, the section it came"
+        ' from, the instruction, the output, how it was made ("notes": "-" = the book\'s own'
+        ' sentence; "gloss: ..." = a glossary gloss made into a sentence by its shape), and the'
+        " passage it was made from (the paragraph, or the glossary line). Check against the"
+        " chapter text where the passage is not enough.\n",
+        "Grade each row strictly: usable only if it is correct per the book, self-contained,"
+        " answers its instruction, grammatical, and its category fits. Count usable / borderline"
+        " / unusable.\n",
+    ]
+    for k, (chapter, i, row, src) in enumerate(chosen, 1):
+        lines += [
+            f"## {k}. {chapter[len(prefix) :]} line {i + 1} ({row['category']})",
+            f"- section: {src.get('section', '')}",
+            f"- instruction: {row['instruction']}",
+            *([f"- input: {row['input']}"] if row["input"] else []),
+            f"- output: {row['output']}",
+            f"- notes: {', '.join(src.get('notes', [])) or '-'}",
+            f"- passage: {src.get('passage', '')}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("books", type=Path)
@@ -51,6 +87,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample-out", type=Path)
     ap.add_argument("--keep", type=Path, help="keep each chapter's rows in this folder")
+    ap.add_argument("--nondef-out", type=Path, help="write every non-definition row here")
     args = ap.parse_args()
     books = sorted(p for p in args.books.glob("*.md") if p.name != "SOURCE.md")
     cats = categories()
@@ -85,32 +122,26 @@ def main() -> int:
     print(f"candidates {n_cand}, written {n_rows}; dropped by reason (share of candidates):")
     for k, v in all_dropped.most_common():
         print(f"  {k}: {v} ({v / n_cand:.1%})")
+    pool = [
+        (r["chapter"], i, row, r["sources"][i] if i < len(r["sources"]) else {})
+        for r in reports
+        for i, row in enumerate(r["rows"])
+    ]
     if args.sample:
-        pool = [
-            (r["chapter"], i, row, r["sources"][i] if i < len(r["sources"]) else {})
-            for r in reports
-            for i, row in enumerate(r["rows"])
-        ]
         chosen = random.Random(args.seed).sample(pool, min(args.sample, len(pool)))
         chosen.sort(key=lambda t: (t[0], t[1]))
-        lines = [f"# Sample: {len(chosen)} rows, seed {args.seed}, from {len(books)} chapters\n"]
-        for k, (chapter, i, row, src) in enumerate(chosen, 1):
-            lines += [
-                f"## {k}. {chapter} line {i + 1} ({row['category']})",
-                f"- section: {src.get('section', '')}",
-                f"- instruction: {row['instruction']}",
-                *([f"- input: {row['input']}"] if row["input"] else []),
-                f"- output: {row['output']}",
-                f"- notes: {', '.join(src.get('notes', [])) or '-'}",
-                f"- passage: {src.get('passage', '')}",
-                "",
-            ]
-        text = "\n".join(lines)
+        what = f"{len(chosen)} rows drawn at random (seed {args.seed})"
+        text = _rows_md(chosen, what, len(books), prefix)
         if args.sample_out:
             args.sample_out.write_text(text, encoding="utf-8")
             print(f"sample written to {args.sample_out}", file=sys.stderr)
         else:
             print(text)
+    if args.nondef_out:
+        rest = [t for t in pool if t[2]["category"] != "definition"]
+        what = f"All {len(rest)} rows that are not definitions"
+        args.nondef_out.write_text(_rows_md(rest, what, len(books), prefix), encoding="utf-8")
+        print(f"non-definition rows written to {args.nondef_out}", file=sys.stderr)
     return 0
 
 

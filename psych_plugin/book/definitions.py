@@ -357,9 +357,8 @@ def glossary_attempt(line: str, style: TermStyle | None = None) -> Definition | 
     if made is None:
         return term, "glossary: gloss shape does not make a sentence"
     sentence, shape = made
-    return Definition(
-        term, "", _plural(term), (sentence,), glossary=True, shape=shape, how="glossary"
-    )
+    how = "glossary-weak" if shape == _REFERS else "glossary"
+    return Definition(term, "", _plural(term), (sentence,), glossary=True, shape=shape, how=how)
 
 
 # Glossary terms that are verbs ("generalize: inferring that ..."): no "X is ..." reads right.
@@ -420,6 +419,12 @@ def _circular(term: str, gloss: str) -> bool:
     said = {w.casefold() for w in re.findall(r"[\w’'-]+", term)}
     words = [w.casefold() for w in re.findall(r"[\w’'-]+", gloss)]
     return bool(words) and all(w in said or w in _EMPTY_WORDS for w in words)
+
+
+_NOT_NOUN_START = word_set("things thing how what why where when whether who")
+# The shape of a gloss that only "The term X refers to ..." fits: weaker than the book's own
+# sentence about the term (see rules._RANK).
+_REFERS = "gloss: noun phrase (refers to)"
 
 
 def _gloss_head(body: str) -> str:
@@ -535,7 +540,18 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         # "one of a class of drugs", "genes and biology": no article of ours fits; "brain and
         # spinal cord" would need one ("the brain ..."), which the gloss does not say.
         if quoted or first != "one" and not (first.endswith("s") or bare_reads(first)):
-            return None
+            head_words = _HEAD_END.split(body, maxsplit=1)[0].strip()
+            if (
+                len(body) < 40
+                or not re.fullmatch(r"[a-z]+ and [a-z]+", head_words)
+                or first in _VERBS
+                or first in _NOT_NOUN_START
+                or first.endswith("s")
+            ):
+                return None
+            # "ageism: prejudice and discrimination toward ...": two nouns, no article of ours
+            # fits both, and "refers to" needs none.
+            return _sentence_end(f'The term "{name}" refers to {body}'), _REFERS
         sentence, shape = f"{lead} {verb} {body}", "gloss: noun phrase"
         return _sentence_end(sentence), shape
     if second in _CLAUSE_VERB and first not in _DETERMINER and first not in _VERBS:
@@ -625,13 +641,30 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
     else:
         head = _gloss_head(body)
-        if not head or head in _VERBS or head in _GLOSS_ADJECTIVES or first in _GLOSS_ADJECTIVES:
+        # "important for speech ...": an adjective and no noun; "specific beliefs ...": a noun.
+        predicative = first in _GLOSS_ADJECTIVES and (not second or second in _NOUN_FOLLOW)
+        if not head or head in _VERBS or head in _GLOSS_ADJECTIVES or predicative:
             return None  # "important for speech comprehension": no noun to put "an" before
         head_plural = head.endswith("s") and not re.search(
             r"(?:ss|us|is|ics|ous|series|species|means|news|lens|bias|status)$", head
         )
         if head_plural != plural:
-            return None  # "A neuron is cells ...": the book's gloss does not fit a sentence
+            # "A stereotype is specific beliefs ...": no "is" fits, but "refers to" does, when
+            # the gloss is a plain noun phrase ("things that ... tend to ...", "how a person
+            # reacts ..." are not; nor a head the split cannot find, "axon terminal containing").
+            head_words = _HEAD_END.split(body, maxsplit=1)[0].split()
+            if (
+                len(body) < 30
+                or first in _NOT_NOUN_START
+                or first in _VERBS
+                or _VERB_TERM.match(first)
+                # One word may be a verb ("serves as", "contributes to"): a modified noun is not.
+                or not 2 <= len(head_words) <= 4
+            ):
+                return None
+            if not head_plural and not (head in _MASS or _MASS_SUFFIX.search(head)):
+                body = f"{'an' if _vowel_sound(first) else 'a'} {body}"
+            return _sentence_end(f'The term "{name}" refers to {body}'), _REFERS
         if plural:
             phrase = body
         elif (

@@ -595,8 +595,9 @@ _RANK = {
     "sentence": 2,
     "named": 3,
     "rewritten": 4,
-    "context-bound": 5,
-    "sentence-weak": 6,
+    "glossary-weak": 5,  # a gloss only "The term X refers to ..." fits
+    "context-bound": 6,
+    "sentence-weak": 7,
 }
 # A sentence that leans on what came before: "Theta waves are even lower frequency ... than the
 # alpha wave patterns", "X is also ...", "these ...".
@@ -689,7 +690,9 @@ def choose_definitions(found: Iterable[tuple[int, Found]]) -> dict[str, tuple[in
         if f.definition.how == "sentence-weak" and marked and key not in marked:
             continue
         how = f.definition.how
-        if how != "glossary" and _CONTEXT_BOUND.search(" ".join(f.definition.sentences)):
+        if not how.startswith("glossary") and _CONTEXT_BOUND.search(
+            " ".join(f.definition.sentences)
+        ):
             how = "context-bound"  # the glossary's gloss, when there is one, reads on its own
         rank = (_RANK.get(how, 9), index, f.order)
         if key not in best or rank < best[key][0]:

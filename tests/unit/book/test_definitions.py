@@ -392,3 +392,32 @@ def test_template_slips():
     )
     assert d is not None and "Rogerian therapy" in d.sentences[0]
     assert "(" not in definition_row(d, style, "s")["instruction"]
+
+
+def test_a_gloss_no_is_fits_is_said_with_refers_to():
+    style = TermStyle("Nothing here.")
+    # Two nouns ("prejudice and discrimination"): no one article fits, "refers to" needs none.
+    made = gloss_sentence(
+        "heightism", "prejudice and discrimination toward individuals based solely on height", style
+    )
+    assert made == (
+        'The term "heightism" refers to prejudice and discrimination toward individuals based'
+        " solely on height.",
+        "gloss: noun phrase (refers to)",
+    )
+    # A singular term glossed with a plural ("specific beliefs ..."), an attributive adjective.
+    made = gloss_sentence("cliche", "specific beliefs or sayings about a group of people", style)
+    assert made is not None and made[0].startswith('The term "cliche" refers to specific beliefs')
+    # A verb or a lone word that may be one, a clause, a "how": no row rather than a bad one.
+    for term, gloss in (
+        ("control group", "serves as a basis for comparison and controls for chance factors"),
+        ("vestibular sense", "contributes to our ability to maintain balance and body posture"),
+        ("proximity", "things that are close to one another tend to be grouped together"),
+        ("temperament", "how a person reacts to the world, including their activity level"),
+    ):
+        assert gloss_sentence(term, gloss, style) is None, term
+    # The book's own sentence about the term beats such a gloss (rules._RANK).
+    d = glossary_entry(
+        "**heightism**: prejudice and discrimination toward the short or tall", style
+    )
+    assert d is not None and d.how == "glossary-weak"
