@@ -177,6 +177,7 @@ def agreement_problem(text: str) -> str:
     return ""
 
 
+_ANOTHER = re.compile(r"^[^,.;]{0,80}\b((?:is|are) (?:another|also|even))\b")
 _WHEN_PRONOUN = re.compile(r"\b(?:is|are) when (?:they|he|she|it|we|this)\b")
 _DEMONSTRATIVE = re.compile(
     r"\bthese (?!two\b|three\b|four\b|are\b|were\b|include\b)([a-z][\w-]*)", re.IGNORECASE
@@ -254,6 +255,9 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         return "not self-contained", m.group(0)  # "X is when they ...": who are "they"?
     if "?" in output:
         return "question in the answer", ""
+    m = _ANOTHER.match(output)
+    if m:
+        return "not self-contained", m.group(1)  # "X is another tool ...": another than what?
     for m in _DEMONSTRATIVE.finditer(output):
         noun = m.group(1).casefold()
         # "these age-related averages": which ones? ("These gaps" after "small gaps" is fine.)

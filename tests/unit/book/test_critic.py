@@ -292,3 +292,8 @@ def test_one_row_per_theory_and_a_theory_is_an_idea():
         "The triangular theory of love is a model of love based on three components.",
     )
     assert critique(model) is None
+
+
+def test_another_of_what_is_not_self_contained():
+    row = cand("What is TEMAS?", "TEMAS is another tool designed to be culturally relevant.")
+    assert critique(row) == ("not self-contained", "is another")
