@@ -421,6 +421,7 @@ def _circular(term: str, gloss: str) -> bool:
     return bool(words) and all(w in said or w in _EMPTY_WORDS for w in words)
 
 
+_NAMED_THEORY = re.compile(r"\b(?:theory|model)$", re.IGNORECASE)
 _NOT_NOUN_START = word_set("things thing how what why where when whether who")
 # The shape of a gloss that only "The term X refers to ..." fits: weaker than the book's own
 # sentence about the term (see rules._RANK).
@@ -494,6 +495,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     if _VERB_TERM.match(term.casefold()) and " " not in term:
         return None
     article = style.article(term) if style else ""
+    if article in ("a", "an") and " " in term and _NAMED_THEORY.search(term):
+        article = ""  # "a social-cognitive theory" somewhere in the book; this one is named
     name = style.display(term) if style else term
     if " " not in term and _ADJ_TERM.search(term.casefold()) and not bare_reads(term):
         return None  # "empirical: grounded in ...": an adjective, no sentence is "X is ..."

@@ -709,6 +709,8 @@ def _definition_candidate(
         # "What does drive theory propose?": a theory's definition says what it proposes.
         bare = style.display(d.term)
         article = style.article(d.term)
+        if article in ("a", "an") and re.search(r"\b(?:theory|model)$", d.term, re.I):
+            article = ""  # "a social-cognitive theory" in passing; the row asks about this one
         named = f"{article} {bare}" if article else bare
         if (
             not article

@@ -400,3 +400,17 @@ def test_study_told_after_the_sentence_naming_it():
     assert len(rows) == 1 and "Ada Okafor" in rows[0]["instruction"]  # named in full
     assert rows[0]["output"].startswith("In his studies with pigeons, Okafor measured")
     assert study_rows(sourced, "S", 20) == []  # Okafor named nowhere else: no study told
+
+
+def test_a_named_theory_takes_no_indefinite_article():
+    from psych_plugin.book.definitions import glossary_entry
+    from psych_plugin.book.rules import _definition_candidate
+
+    style = TermStyle("Bandura built a social-cognitive theory of his own. More text here.")
+    d = glossary_entry(
+        "**social-cognitive theory**: Bandura’s theory of personality that emphasizes cognition",
+        style,
+    )
+    assert d is not None and d.sentences[0].startswith("Social-cognitive theory is Bandura’s")
+    row = _definition_candidate(d, style, "S", "Key Terms", "").row
+    assert row["instruction"] == "What does social-cognitive theory propose?"
