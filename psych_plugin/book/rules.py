@@ -86,6 +86,7 @@ _DID_VERBS = (
     r"(?:placed|exposed|presented|paired|trained|tested|gave|divided|assigned|measured|"
     r"recorded|rang|taught|rewarded|allowed|asked|removed|memori[sz]ed|conducted|fed|deprived|"
     r"administered|recruited|designed (?:an?|the) (?:experiment|study)|instructed|conditioned|"
+    r"(?:began|carried out|ran|performed) (?:an?|the) (?:[\w-]+ )?(?:study|experiment)|"
     r"shocked|observed (?:how|whether)|"
     r"(?:was|were) (?:told|asked|shown|given|led|conditioned|randomly assigned)|"
     r"showed (?:[\w-]+ )?(?:the|a|them|children|participants|subjects|infants)|"
@@ -249,7 +250,8 @@ _CASE_ASK = (
 # A finding reported by the study's own people: "they found", "the results showed".
 _REPORTED = re.compile(
     r"\b(?:[Tt]hey|[Rr]esearchers|[Tt]he researchers|[Tt]he (?:results|findings|study|experiment|"
-    r"experimenters|investigators)|(?:his|her|their) (?:results|findings|study|experiment)|"
+    r"experimenters|investigators)|"
+    r"(?:[Hh]is|[Hh]er|[Tt]heir) (?:results|findings|study|experiment)|"
     r"[Hh]e|[Ss]he|[A-Z][a-z]+(?: and [A-Z][a-z]+| et al\.)?(?: \(\d{4}\))?) (?:also |later )?"
     r"(?:found|showed (?:not only )?that|demonstrated|discovered|revealed|concluded|reported|"
     r"observed|noted)\b|"
@@ -281,6 +283,15 @@ def _who(m: re.Match[str]) -> tuple[str, str] | None:
     return names[0], year
 
 
+_THEIR_STUDY_FOUND = re.compile(
+    r"^(?P<who>[A-Z][a-z]+(?: and [A-Z][a-z]+)?)(?:’s|'s) (?P<kind>experiments?|study|studies)"
+    r"(?: with (?P<what>[A-Z][a-z]+(?: [A-Z][a-z]+)?|[a-z]+))? (?:demonstrated|showed|revealed)"
+    r" (?:that|how)\b"
+)
+_TOLD_ASK = (
+    "Describe {name}: what was done, and what was found?",
+    "What was done in {name}, and what did it show?",
+)
 _GOES_ON = re.compile(
     rf"^(?:In (?:their|his|her|the|this|that) (?:study|studies|experiments?)\b|(?:He|She|They) "
     rf"(?:also |then |first |later )?{_DID_VERBS}\b)"
@@ -320,6 +331,29 @@ def study_rows(
         if case and _CASE_CUE.search(text) is None and "case" not in sentence.casefold():
             case = None
         named_did = None
+        told = _THEIR_STUDY_FOUND.match(sentence)
+        if told and i > 0 and m is None and case is None:
+            # "Rayner and Watson’s experiments with Little Albert demonstrated how ...", after
+            # the sentence saying what they did ("Watson and ... Rayner conducted research on a
+            # baby nicknamed Little Albert").
+            before = tidy(sentences[i - 1])
+            names = re.findall(r"[A-Z][a-z]+", told.group("who"))
+            if (
+                _DID.search(before)
+                and all(re.search(rf"\b{n}\b", before) for n in names)
+                and readable([before])
+                and not _STORY.search(before + " " + sentence)
+            ):
+                what = told.group("what")
+                name = f"{told.group('who')}’s {told.group('kind')}" + (
+                    f" with {what}" if what else ""
+                )
+                if name not in seen:
+                    seen.add(name)
+                    ask = pick(name, _TOLD_ASK).format(name=name)
+                    output = f"{before} {tidy(sentence)}"
+                    rows.append(make_row(ask, "", output, "experiment", source))
+            continue
         if m is None and case is None:
             named_did = _NAMED_DID.match(sentence)
             # "Tolman placed hungry rats ...": a researcher the book cites with a year elsewhere,

@@ -414,3 +414,33 @@ def test_a_named_theory_takes_no_indefinite_article():
     assert d is not None and d.sentences[0].startswith("Social-cognitive theory is Bandura’s")
     row = _definition_candidate(d, style, "S", "Key Terms", "").row
     assert row["instruction"] == "What does social-cognitive theory propose?"
+
+
+def test_a_study_named_by_whose_it_is_after_what_they_did():
+    from psych_plugin.book.rules import study_rows
+
+    told = (
+        "In 1931, while at a small college, Brandt and his student, Mira Lenz, conducted research"
+        " on a toddler nicknamed Little Ida. Lenz and Brandt’s experiments with Little Ida"
+        " demonstrated how a fear of dogs can be conditioned using classical conditioning."
+    )
+    (row,) = study_rows(told, "S", 20)
+    assert row["category"] == "experiment"
+    assert "Lenz and Brandt’s experiments with Little Ida" in row["instruction"]
+    assert row["output"].startswith("In 1931") and row["output"].endswith("conditioning.")
+    # Without the sentence of what they did, no row: "had a different opinion" is not a study.
+    opinion = (
+        "However, another behaviorist, Edna Tolland, had a different opinion about learning and"
+        " about rewards. Tolland’s experiments with rats demonstrated that animals learn even"
+        " without any reinforcement."
+    )
+    assert study_rows(opinion, "S", 20) == []
+    began = (
+        "In 1921, Lena Marsh began a longitudinal study of over 900 children who were very tall"
+        " (Marsh, 1925). Her findings showed that these children became adults of average"
+        " height and health."
+    )
+    (row,) = study_rows(began, "S", 20)
+    assert row["instruction"].endswith("by Marsh (1925): what was done, and what was found?") or (
+        "Marsh (1925)" in row["instruction"]
+    )
