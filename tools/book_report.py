@@ -56,7 +56,8 @@ def _rows_md(chosen: list[tuple], what: str, n_books: int, prefix: str) -> str:
     lines = [
         "# psych build-dataset: rows for an independent read\n",
         f"{what} from the rows `psych build-dataset` writes for each of the {n_books} chapters"
-        f" (rules only, no LLM), at commit `{commit or '?'}`.\n",
+        f" (rules only, no LLM), at commit `{commit or '?'}`.",
+        f"Reproduce: `python {' '.join(sys.argv)}`\n",
         "For each row: chapter, line in that chapter's output file, category, the section it came"
         ' from, the instruction, the output, how it was made ("notes": "-" = the book\'s own'
         ' sentence; "gloss: ..." = a glossary gloss made into a sentence by its shape), and the'
