@@ -161,10 +161,13 @@ browser:
 # `make train`'s CPU path: it trains for 15-20 minutes on 2 cores where the tiny model takes 2-3.
 DEMO_PRESET := smollm2-135m-cpu
 DEMO_CONFIG := axolotl_configs/generated/$(DEMO_PRESET).yml
-# psych eval on a CPU: the first 30 rows of each held-out set (5 answers side by side each),
-# 96-token greedy answers; MMLU psychology only offline (MMLU_DIR), 0-shot, 40 per subject.
-DEMO_EVAL ?= --limit 30 --max-new-tokens 96 $(if $(MMLU_DIR),--mmlu-dir $(MMLU_DIR) \
-  --mmlu-shots 0 --mmlu-limit 40)
+# psych eval on a CPU: 4 rows of each category of each held-out set (24 a set, written by `psych
+# base smollm2` next to the model), 96-token greedy answers; MMLU psychology only offline
+# (MMLU_DIR), 0-shot, the first 40 questions of each subject.
+DEMO_DATA := $(or $(PSYCH_CACHE_DIR),.cache)/data
+DEMO_EVAL ?= --eval-file paraphrase=$(DEMO_DATA)/psychology_eval_paraphrase.sample.jsonl \
+  --eval-file unseen=$(DEMO_DATA)/psychology_eval_unseen.sample.jsonl --max-new-tokens 96 \
+  $(if $(MMLU_DIR),--mmlu-dir $(MMLU_DIR) --mmlu-shots 0 --mmlu-limit 40)
 .PHONY: smollm2 smollm2-if-possible demo
 smollm2: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PSYCH) base smollm2

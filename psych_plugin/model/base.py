@@ -293,3 +293,34 @@ def write_taught_subset(
 
 def taught_file(root: Path | None = None) -> Path:
     return (root or cache_dir()) / "data" / TAUGHT_NAME
+
+
+# `make demo` evaluates a CPU-sized sample of each held-out set: a few rows of every category,
+# taken in turn, so per-category figures exist and the first answers shown span the categories.
+EVAL_PER_CATEGORY = 4
+
+
+def eval_sample(rows: list[dict], per_category: int = EVAL_PER_CATEGORY) -> list[dict]:
+    """The first `per_category` rows of each category, interleaved (one of each in turn)."""
+    by_category: dict[str, list[dict]] = {}
+    for row in rows:
+        by_category.setdefault(str(row.get("category")), []).append(row)
+    return [
+        group[i] for i in range(per_category) for group in by_category.values() if i < len(group)
+    ]
+
+
+def write_eval_samples(sets: dict[str, Path], out_dir: Path) -> dict[str, Path]:
+    """`eval_sample` of each held-out file, as NAME.sample.jsonl in `out_dir`."""
+    written = {}
+    for name, path in sets.items():
+        loaded, problems = load_rows(path)
+        if problems:
+            raise UsageError(format_problem(problems[0]))
+        chosen = eval_sample([r.data for r in loaded])
+        out = out_dir / f"{Path(path).stem}.sample.jsonl"
+        write_text_if_changed(
+            out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chosen)
+        )
+        written[name] = out
+    return written

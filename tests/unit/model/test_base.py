@@ -200,6 +200,16 @@ def test_shipped_paraphrase_set_pairs_one_to_one_within_its_topics(tmp_path):
     assert out.stat().st_mtime_ns == before  # unchanged: not rewritten
 
 
+def test_eval_sample_takes_each_category_in_turn(tmp_path):
+    rows = [{"category": c, "n": i} for i, c in enumerate("aaabbc")]
+    assert [r["n"] for r in base.eval_sample(rows, 2)] == [0, 3, 5, 1, 4]
+    out = base.write_eval_samples({"paraphrase": PARAPHRASE_DATA}, tmp_path)["paraphrase"]
+    assert out == tmp_path / "psychology_eval_paraphrase.sample.jsonl"
+    got = [json.loads(line)["category"] for line in out.read_text().splitlines()]
+    assert len(got) == 6 * base.EVAL_PER_CATEGORY
+    assert len(set(got[:6])) == 6  # the first answers a report shows span every category
+
+
 def test_taught_subset_of_a_bad_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "x"}\n')
@@ -243,6 +253,7 @@ def test_cli_prints_the_cached_folder_at_once(monkeypatch, tmp_path, capsys):
     assert code == 0
     assert out.splitlines()[0] == str(folder)
     assert f"training rows for the CPU preset in {cache / 'data' / base.TAUGHT_NAME}" in out
+    assert f"in {cache / 'data' / 'psychology_eval_unseen.sample.jsonl'}" in out
     code, out = run_cli(capsys, "base", "smollm2", "--fetch-only")  # built: nothing to fetch
     assert (code, out) == (0, "")
     code, out = run_cli(capsys, "base", "nothing")
