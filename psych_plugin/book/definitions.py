@@ -421,6 +421,7 @@ def _circular(term: str, gloss: str) -> bool:
     return bool(words) and all(w in said or w in _EMPTY_WORDS for w in words)
 
 
+_LEADING_LIST = re.compile(r"^(?:[\w-]+, )+(?:and/or|and|or) ")
 _NAMED_THEORY = re.compile(r"\b(?:theory|model)$", re.IGNORECASE)
 _NOT_NOUN_START = word_set("things thing how what why where when whether who")
 # The shape of a gloss that only "The term X refers to ..." fits: weaker than the book's own
@@ -643,7 +644,9 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             lead = f"the {name}"  # "according to the facial feedback hypothesis"
         sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
     else:
-        head = _gloss_head(body)
+        # "emotional, romantic, and/or erotic attractions ...": the head is after the list.
+        listed = _LEADING_LIST.sub("", body)
+        head = _gloss_head(listed)
         # "important for speech ...": an adjective and no noun; "specific beliefs ...": a noun.
         predicative = first in _GLOSS_ADJECTIVES and (not second or second in _NOUN_FOLLOW)
         if not head or head in _VERBS or head in _GLOSS_ADJECTIVES or predicative:
@@ -655,7 +658,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             # "A stereotype is specific beliefs ...": no "is" fits, but "refers to" does, when
             # the gloss is a plain noun phrase ("things that ... tend to ...", "how a person
             # reacts ..." are not; nor a head the split cannot find, "axon terminal containing").
-            head_words = _HEAD_END.split(body, maxsplit=1)[0].split()
+            head_words = _HEAD_END.split(listed, maxsplit=1)[0].split()
             if (
                 len(body) < 30
                 or first in _NOT_NOUN_START

@@ -421,3 +421,13 @@ def test_a_gloss_no_is_fits_is_said_with_refers_to():
         "**heightism**: prejudice and discrimination toward the short or tall", style
     )
     assert d is not None and d.how == "glossary-weak"
+
+
+def test_a_gloss_opening_with_a_list_of_modifiers_has_its_head_after_the_list():
+    made = gloss_sentence(
+        "bookish", "quiet, studious, and/or solitary habits of reading alone", TermStyle("x")
+    )
+    assert made is not None
+    assert made[0] == 'The term "bookish" refers to quiet, studious, and/or solitary habits of' + (
+        " reading alone."
+    )
