@@ -11,6 +11,11 @@ and a row that fails a check is dropped with its reason (counted in the summary,
   name as term         "What is Albert Bandura?": a person is not a term
   advice as term       "What does 'use spaced study sessions' mean?": a heading, not a term
   echoes its input     an answer that copies its input back (a model learns to copy)
+  claim as definition  "Define X" answered "According to X, ..." (not a named theory)
+  "is when/where"      "X is when behavior is rewarded": no "refers to" makes it grammatical
+  unintroduced person  an experiment row speaking of "the teacher" it never introduced
+  finding, no direction "a moderate but significant effect": of what, which way?
+  method not said      an experiment row whose only method is "conducted research on a baby"
   too short / too long
 
 LLM rows also pass `grounding`: what they ask about and every number they state must be in the
@@ -232,6 +237,57 @@ def looks_like_name(term: str, output: str, book_text: str = "") -> bool:
     return bool(book_text and re.search(cited, book_text))
 
 
+# "A mental set is where you persist ...", "... is when behavior is rewarded": a definition by
+# an occasion, not a genus; "refers to when ..." is no better, so the row is dropped.
+_IS_WHEN = re.compile(r"\b(?:is|are) (?:when|where)\b")
+# People in a study told with "the" before anyone said who they are ("whether the teacher was
+# punished"): an experiment row must introduce them ("an adult model", "a teacher").
+_ROLE = (
+    r"teacher|learner|adult|model|woman|man|confederate|boy|girl|student|experimenter|"
+    r"doctor|nurse|patient|baby|infant|child|mother|father|stranger|actor|victim"
+)
+_THE_ROLE = re.compile(rf"\b[Tt]he ({_ROLE})\b")
+# A finding graded by size or significance only ("a moderate but significant effect") ...
+_SIZED_FINDING = re.compile(
+    r"\b(?:small|moderate|large|strong|weak|significant|reliable|modest)\b[\w ,-]{0,30}?"
+    r"\b(?:effect|correlation|relationship|difference|association)s?\b"
+)
+# ... says which way only with words like these.
+_DIRECTION = re.compile(
+    r"\b(?:more|less|fewer|higher|lower|greater|smaller|larger|increas\w*|decreas\w*|reduc\w*|"
+    r"improv\w*|positive\w*|negative\w*|rais\w*|lower\w*|worse|better|likelier|"
+    r"[a-z]+er than)\b"
+)
+# "X conducted research on a baby nicknamed Little Albert.": who, but not what was done.
+_BARE_METHOD = re.compile(
+    r"^[^.]*\b(?:conducted|did|carried out|performed) (?:research|an? (?:study|experiment)|"
+    r"studies|experiments) (?:on|with)\b[^.,;]{0,60}\.\s"
+)
+
+
+def _experiment_problem(output: str) -> tuple[str, str] | None:
+    for m in _THE_ROLE.finditer(output):
+        role = m.group(1).casefold()
+        before = output[: m.start()].casefold()
+        after = output[m.end() : m.end() + 14]
+        if output[: m.start()].endswith(", ") or re.match(
+            r" (?:[A-Z]|known as|named|called)", after
+        ):
+            continue  # "Henry Molaison, the patient known as H.M.": introduced in apposition
+        plural = {"child": "children", "man": "men", "woman": "women"}.get(role, role + "s")
+        introduced = re.search(rf"\b(?:a|an|one)\s+(?:[\w-]+\s+){{0,3}}{role}\b", before)
+        if not introduced and not re.search(rf"\b{plural}\b", before):
+            return "experiment: unintroduced person", m.group(0)
+    sized = _SIZED_FINDING.search(output)
+    # The way it went must be said in the finding's own sentence, not in the question asked.
+    finding = output[output.rfind(". ", 0, sized.start()) + 1 :] if sized else ""
+    if sized and not _DIRECTION.search(finding):
+        return "experiment: finding without direction", sized.group(0)
+    if _BARE_METHOD.match(output):
+        return "experiment: method not said", output.split(".")[0][:80]
+    return None
+
+
 def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
     """(reason, detail) for the first check `c` fails; None when it reads well."""
     row = c.row
@@ -255,6 +311,16 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         return "not self-contained", m.group(0)  # "X is when they ...": who are "they"?
     if "?" in output:
         return "question in the answer", ""
+    if row["category"] == "definition" and output.startswith("According to "):
+        # "Define X" answered with a claim made under X's name: not a definition.
+        return "definition answered with a claim", output[:80]
+    m = _IS_WHEN.search(output)
+    if m and row["category"] in ("definition", "comparison"):
+        return "definition by 'is when/where'", m.group(0)
+    if row["category"] in ("experiment", "case_study"):
+        problem = _experiment_problem(output)
+        if problem:
+            return problem
     m = _ANOTHER.match(output)
     if m:
         return "not self-contained", m.group(1)  # "X is another tool ...": another than what?

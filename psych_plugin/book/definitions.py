@@ -421,6 +421,10 @@ def _circular(term: str, gloss: str) -> bool:
     return bool(words) and all(w in said or w in _EMPTY_WORDS for w in words)
 
 
+# A named instrument takes "the" ("the Thematic Apperception Test"); only a capitalised name.
+_NAMED_INSTRUMENT = re.compile(
+    r"^(?:[A-Z][\w’'-]* ){1,5}(?:Inventory|Test|Scale|Questionnaire|Survey|Index)(?: \([^)]*\))?$"
+)
 _LEADING_LIST = re.compile(r"^(?:[\w-]+, )+(?:and/or|and|or) ")
 _NAMED_THEORY = re.compile(r"\b(?:theory|model)$", re.IGNORECASE)
 _NOT_NOUN_START = word_set("things thing how what why where when whether who")
@@ -510,6 +514,9 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     ):
         lead = f"the {name}"  # "the James-Lange theory of emotion"
         article = "the"
+    if not article and not plural and _NAMED_INSTRUMENT.search(name):
+        lead = f"the {name}"  # "the Minnesota Multiphasic Personality Inventory (MMPI)"
+        article = "the"
     # Without the book's article a count noun cannot lead a sentence ("Prototype is ..."):
     # the term is quoted instead ("The term "prototype" refers to ...").
     quoted = not article and not bare_reads(name)
@@ -556,6 +563,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             # "ageism: prejudice and discrimination toward ...": two nouns, no article of ours
             # fits both, and "refers to" needs none.
             return _sentence_end(f'The term "{name}" refers to {body}'), _REFERS
+        if first.endswith(("’s", "'s")) and first not in _DETERMINER and body[:1].islower():
+            body = "the " + body  # "therapist’s understanding and ..." needs its article
         sentence, shape = f"{lead} {verb} {body}", "gloss: noun phrase"
         return _sentence_end(sentence), shape
     if second in _CLAUSE_VERB and first not in _DETERMINER and first not in _VERBS:
@@ -625,7 +634,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         activity = re.search(r"(?:ing|ment|i[sz]ation|ssion|ition)$", name.split()[-1])
         if quoted or article in ("a", "an") or not activity:
             sentence = f'The term "{name}" refers to {body}'
-    elif first.endswith("ed") and second in ("in", "by", "to", "on", "as", "with", "from"):
+    elif first.endswith("ed") and second in ("in", "into", "by", "to", "on", "as", "with", "from"):
         if quoted:
             return None
         sentence, shape = f"{lead} {verb} {body}", "gloss: participle"
@@ -684,6 +693,19 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             phrase = body
         else:
             phrase = f"{'an' if _vowel_sound(first) else 'a'} {body}"
+        term_head = name.split()[-1].casefold() if " " in name else ""
+        # "aggression motivated by ...": a participle after the genus ends the head as well.
+        genus_first = head == first or second.endswith("ed") and second not in _A_OF
+        if term_head == first and genus_first and not quoted and not plural and lead == name:
+            # The gloss names the term's own head as its genus ("hostile aggression:
+            # aggression motivated by ..."): a count noun the book uses with "a" gives the term
+            # its article too ("A collectivist culture is a culture ..."); any other is a mass
+            # noun and takes none ("Hostile aggression is aggression ...").
+            if style is not None and style.article(first) in ("a", "an"):
+                lead = f"{'an' if _vowel_sound(name) else 'a'} {name}"
+            elif first in _MASS or re.search(r"(?:ion|ness|ism|ing)$", first):
+                phrase = body
+            # Else ("a difference"): neither is known, the sentence stays as it was.
         sentence = f'The term "{name}" refers to {phrase}' if quoted else f"{lead} {verb} {phrase}"
         shape = "gloss: noun phrase"
     out = [_sentence_end(sentence)]
@@ -838,10 +860,22 @@ class TermStyle:
                     and _MID_SENTENCE.search(self.text[max(0, i - 30) : i])
                     for i in self._uses(bare)
                 )
-                shown = term if named else term[0].lower() + term[1:]
+                shown = (
+                    term if named or self._eponym(term.split()[0]) else term[0].lower() + term[1:]
+                )
             self._display[alias.string if alias else term] = shown
             return shown
         return self._display[term]
+
+    def _eponym(self, word: str) -> bool:
+        """A word the book writes capitalised mid-sentence and never in lower case
+        ("Pacinian corpuscles"): a name, which keeps its capital in "Pacinian corpuscle"."""
+        if not word[:1].isupper() or not word[1:].islower():
+            return False
+        uses = self._where.get(word.lower(), [])
+        if any(self.text[i].islower() for i in uses):
+            return False
+        return any(_MID_SENTENCE.search(self.text[max(0, i - 30) : i]) for i in uses)
 
     def article(self, term: str) -> str:
         """ "a"/"an" when the book ever says "a TERM"; "the" when it only ever says "the TERM";
@@ -884,5 +918,30 @@ def definition_row(d: Definition, style: TermStyle, source: str) -> dict[str, st
     template = pick(d.term, templates)
     if template == "What is {t}?" and not article and not bare_reads(bare):
         template = _DEFINE[2]  # "What is prototype?": quote the term instead
+    if template == _DEFINE[3] and article == "the" and output_opens(d, "the"):
+        template = "What is {t}?"  # "the cornea": a thing, not a concept to explain
     output = " ".join(_sentence_end(s) for s in d.sentences)
+    claim = _CLAIM_OPENING.match(output)
+    if (
+        claim
+        and _LAW_HEAD.fullmatch(claim.group(1).split()[-1])
+        and claim.group(1).startswith("the ")
+    ):
+        # "According to the facial feedback hypothesis, ...": a claim, not a definition; asked
+        # as what the theory states.
+        named = claim.group(1)
+        return make_row(f"What does {named} state?", "", output, "theory", source)
     return make_row(template.format(t=with_article, bare=bare), "", output, "definition", source)
+
+
+def output_opens(d: Definition, article: str) -> bool:
+    """The definition's own sentence opens with the article and the term ("The cornea is")."""
+    first = d.sentences[0] if d.sentences else ""
+    return normalise_space(first).casefold().startswith(f"{article} {d.term}".casefold())
+
+
+def normalise_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+_CLAIM_OPENING = re.compile(r"^According to ((?:the )?[^,]{3,80}), ")

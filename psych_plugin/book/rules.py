@@ -589,7 +589,10 @@ def claim_rows(
                 instruction = (
                     f"According to {whose.group(1)}, {instruction[0].lower()}{instruction[1:]}"
                 )
-            rows.append(make_row(instruction, "", sentence, "how_to", source))
+            # Steps are what a person does (how_to); stages or phases are what a theory or
+            # model describes ("the stages of Piaget's theory"): a theory question.
+            category = "how_to" if kind == "steps" else "theory"
+            rows.append(make_row(instruction, "", sentence, category, source))
             continue
         person = _PERSON_CLAIM.match(sentence)
         if person and person.group("who").split()[0] not in _NOT_PERSON:
@@ -949,7 +952,7 @@ def _sibling_rows(
             f"What are the stages of {what}, in order?",
             "",
             output,
-            "how_to",
+            "theory",  # stages a model describes, not steps a person takes
             by_index[index].source(book),
         )
         add(index, row, " ".join(glossary[k][2] for k in keys))

@@ -297,3 +297,70 @@ def test_one_row_per_theory_and_a_theory_is_an_idea():
 def test_another_of_what_is_not_self_contained():
     row = cand("What is TEMAS?", "TEMAS is another tool designed to be culturally relevant.")
     assert critique(row) == ("not self-contained", "is another")
+
+
+def study(a: str) -> Candidate:
+    row = make_row(
+        "Summarize the study by Lind and Ober (1988): its method and findings.",
+        "",
+        a,
+        "experiment",
+        "S",
+    )
+    return Candidate(row, "Ch > Sec", "")
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        (
+            "Lind and Ober studied imitation in preschoolers. In the experiment, the children's "
+            "sharing was influenced by whether the teacher was praised for giving away stickers.",
+            "experiment: unintroduced person",
+        ),
+        (
+            "Lind and Ober pooled forty studies of whether exercise eased anxiety. They found "
+            "that there was a small but reliable effect.",
+            "experiment: finding without direction",
+        ),
+        (
+            "Lind and Ober conducted research on a toddler called Little Rosa. Their experiments "
+            "with Little Rosa demonstrated that fear can be learned.",
+            "experiment: method not said",
+        ),
+    ],
+)
+def test_an_experiment_row_must_say_who_what_was_done_and_which_way(output, reason):
+    found = critique(study(output))
+    assert found is not None and found[0] == reason, found
+
+
+def test_a_study_told_in_full_passes():
+    assert (
+        critique(
+            study(
+                "Lind and Ober showed preschoolers a film in which a teacher praised a child "
+                "for sharing. The researchers found that children who saw the teacher praise "
+                "sharing gave away more stickers than those who did not, a small but reliable "
+                "effect."
+            )
+        )
+        is None
+    )
+    # "Henry Molaison, the patient known as H.M.": introduced in apposition.
+    told = "The case of Henry Molaison, the patient known as H.M., showed that memory can fail."
+    assert critique(study(told)) is None
+
+
+def test_definitions_by_occasion_or_by_claim_are_dropped():
+    found = critique(
+        cand("What is a mental rut?", "A mental rut is where you keep trying one way.")
+    )
+    assert found is not None and found[0] == "definition by 'is when/where'"
+    claim = cand(
+        'Define the term "cause and effect".',
+        "According to cause and effect, one variable changes another.",
+        term="cause and effect",
+    )
+    found = critique(claim)
+    assert found is not None and found[0] == "definition answered with a claim"

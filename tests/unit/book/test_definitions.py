@@ -431,3 +431,79 @@ def test_a_gloss_opening_with_a_list_of_modifiers_has_its_head_after_the_list():
     assert made[0] == 'The term "bookish" refers to quiet, studious, and/or solitary habits of' + (
         " reading alone."
     )
+
+
+def _fixture_rows(tmp_path) -> dict[str, dict[str, str]]:
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out) == 0
+    return {r["instruction"]: r for r in rows_of(out)}
+
+
+def _answer_about(rows: dict[str, dict[str, str]], term: str) -> str:
+    (answer,) = [
+        r["output"] for q, r in rows.items() if f'"{term}"' in q and r["category"] == "definition"
+    ]
+    return answer
+
+
+def test_a_gloss_whose_genus_is_the_terms_own_head_gets_the_right_articles(tmp_path):
+    """ "reactive aggression: aggression provoked by ...": a mass noun takes no article
+    ("is aggression", not "is an aggression"); "tight culture: culture that ...": a count noun
+    the book uses with "a" gives the term its article too ("A tight culture is a culture")."""
+    rows = _fixture_rows(tmp_path)
+    assert _answer_about(rows, "reactive aggression") == (
+        "Reactive aggression is aggression provoked by a perceived threat or insult from "
+        "another person."
+    )
+    assert _answer_about(rows, "tight culture").startswith("A tight culture is a culture that")
+
+
+def test_a_gloss_opening_with_a_possessive_gets_an_article(tmp_path):
+    rows = _fixture_rows(tmp_path)
+    assert _answer_about(rows, "therapeutic alliance").startswith(
+        "Therapeutic alliance is the client’s trust and collaboration"
+    )
+
+
+def test_an_eponym_keeps_its_capital_and_a_named_test_its_article(tmp_path):
+    """ "Golgi tendon organs" in the running text: "Golgi" is a name, never "golgi"; a named
+    inventory reads "The Beck Depression Inventory (BDI) is ..."."""
+    rows = _fixture_rows(tmp_path)
+    assert '"Golgi tendon organ" refers to a receptor' in _answer_about(rows, "Golgi tendon organ")
+    assert not any("golgi" in q for q in rows)
+    assert _answer_about(rows, "Beck Depression Inventory (BDI)").startswith(
+        "The Beck Depression Inventory (BDI) is a self-report questionnaire"
+    )
+
+
+def test_a_thing_is_asked_what_it_is_and_a_claim_is_not_a_definition():
+    """ "Explain the concept of "cornea"" -> "What is the cornea?"; a definition that is a
+    named hypothesis's claim ("According to the ... hypothesis, ...") is asked as a theory."""
+    from psych_plugin.book.definitions import Definition
+    from psych_plugin.book.text import pick
+
+    term = "cornea"
+    assert pick(term, _DEFINE) == _DEFINE[3]  # "Explain the concept of ..." by default
+    style = TermStyle(
+        f"Light passes the {term}. It is bent by the {term}, and the {term} is clear."
+    )
+    d = Definition(term, "the", False, (f"The {term} is a clear part of the eye.",))
+    assert definition_row(d, style, "S")["instruction"] == f"What is the {term}?"
+    claim = Definition(
+        "mirror hypothesis",
+        "",
+        False,
+        ("According to the mirror hypothesis, people copy the posture of those they like.",),
+        glossary=True,
+    )
+    row = definition_row(claim, TermStyle(""), "S")
+    assert row["category"] == "theory"
+    assert row["instruction"] == "What does the mirror hypothesis state?"
+
+
+def test_is_when_definitions_are_dropped_under_their_reason(tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out, "--explain-rejections") == 0
+    assert not any("learned helplessness" in r["instruction"] for r in rows_of(out))
+    printed = capsys.readouterr().out
+    assert "Learned helplessness is when" in printed.split("== rejected: definition by 'is when")[1]

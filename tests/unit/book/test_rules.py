@@ -50,7 +50,8 @@ def test_categories_need_evidence(tmp_path, capsys):
     assert "In contrast, retroactive interference occurs" in pair["output"]
     # Defined in one paragraph, but not contrasted ("..., however"): no comparison.
     assert not any("spontaneous recovery" in r["instruction"] for r in by_cat["comparison"])
-    steps = next(r for r in by_cat["how_to"] if "memory formation" in r["instruction"])
+    # A list of stages is what a model describes (theory); steps a person takes are how_to.
+    steps = next(r for r in by_cat["theory"] if "memory formation" in r["instruction"])
     assert steps["instruction"] == "What are the stages of memory formation?"
     assert steps["output"].endswith("encoding, storage, and retrieval.")
     theory = next(r for r in by_cat["theory"] if "Piaget" in r["instruction"])
@@ -75,7 +76,7 @@ def test_rows_drawn_from_several_definitions(tmp_path, capsys):
     proactive = next(r for r in rows if r["instruction"].startswith("Contrast proactive"))
     assert "In contrast, retroactive interference" in proactive["output"]
     (stages,) = [r for r in rows if r["instruction"].endswith(", in order?")]
-    assert stages["category"] == "how_to"
+    assert stages["category"] == "theory"  # stages a model describes, not steps to follow
     assert stages["instruction"] == (
         "What are the stages of cognitive development in Piaget's theory, in order?"
     )
@@ -262,7 +263,12 @@ def _stage_rows(glossary: str) -> list[dict[str, str]]:
     _, chunks = split_book(Path("t.md"), text)
     style = TermStyle(text)
     plan = plan_book(chunks, style)
-    return [c.row for cs in plan.later.values() for c in cs if c.row["category"] == "how_to"]
+    return [
+        c.row
+        for cs in plan.later.values()
+        for c in cs
+        if c.row["instruction"].startswith("What are the stages of")
+    ]
 
 
 def test_numbered_stages_need_the_whole_list():
@@ -444,3 +450,18 @@ def test_a_study_named_by_whose_it_is_after_what_they_did():
     assert row["instruction"].endswith("by Marsh (1925): what was done, and what was found?") or (
         "Marsh (1925)" in row["instruction"]
     )
+
+
+def test_steps_a_person_takes_are_how_to_and_stages_are_theory(tmp_path):
+    """ "the steps in the process of progressive muscle relaxation: tensing ..., holding ...,
+    and releasing ..." is a procedure (how_to); "three stages of memory formation" and the
+    glossary's numbered stages are what a model describes (theory)."""
+    out = tmp_path / "out.jsonl"
+    assert build(BOOK, out) == 0
+    rows = rows_of(out)
+    (how,) = [r for r in rows if r["category"] == "how_to"]
+    assert (
+        how["instruction"] == "What are the steps in the process of progressive muscle relaxation?"
+    )
+    staged = [r for r in rows if r["instruction"].startswith("What are the stages")]
+    assert len(staged) == 2 and {r["category"] for r in staged} == {"theory"}
