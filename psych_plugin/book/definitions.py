@@ -427,6 +427,7 @@ _NAMED_INSTRUMENT = re.compile(
 )
 _LEADING_LIST = re.compile(r"^(?:[\w-]+, )+(?:and/or|and|or) ")
 _NAMED_THEORY = re.compile(r"\b(?:theory|model)$", re.IGNORECASE)
+_QUANTIFIERS = word_set("multiple several many various both few numerous two three four")
 _NOT_NOUN_START = word_set("things thing how what why where when whether who")
 # The shape of a gloss that only "The term X refers to ..." fits: weaker than the book's own
 # sentence about the term (see rules._RANK).
@@ -677,7 +678,11 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
                 or not 2 <= len(head_words) <= 4
             ):
                 return None
-            if not head_plural and not (head in _MASS or _MASS_SUFFIX.search(head)):
+            if (
+                not head_plural
+                and not (head in _MASS or _MASS_SUFFIX.search(head))
+                and first not in _QUANTIFIERS  # "multiple genes affecting ...": no "a"
+            ):
                 body = f"{'an' if _vowel_sound(first) else 'a'} {body}"
             return _sentence_end(f'The term "{name}" refers to {body}'), _REFERS
         if plural:
@@ -689,7 +694,12 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             and re.search(rf"^(?:[\w-]+ )?{re.escape(head)} of\b", body)
         ):
             phrase = f"the {body}"
-        elif head in _MASS or _MASS_SUFFIX.search(head) and head not in _COUNT_ING:
+        elif (
+            head in _MASS
+            or _MASS_SUFFIX.search(head)
+            and head not in _COUNT_ING
+            or first in _QUANTIFIERS  # "multiple genes affecting ...": no "a"
+        ):
             phrase = body
         else:
             phrase = f"{'an' if _vowel_sound(first) else 'a'} {body}"

@@ -507,3 +507,8 @@ def test_is_when_definitions_are_dropped_under_their_reason(tmp_path, capsys):
     assert not any("learned helplessness" in r["instruction"] for r in rows_of(out))
     printed = capsys.readouterr().out
     assert "Learned helplessness is when" in printed.split("== rejected: definition by 'is when")[1]
+
+
+def test_a_gloss_opening_with_a_quantifier_takes_no_article():
+    made = gloss_sentence("polytrait", "multiple genes acting together on one trait", None)
+    assert made is not None and "refers to multiple genes" in made[0]
