@@ -575,8 +575,8 @@ def claim_rows(
     """Sequences ("the steps in X ...: A, B, C and D") as how_to, and what a named theory
     proposes as theory; the sentence itself is the answer, so it must read on its own."""
     rows = []
-    for sentence in split_sentences(clean_markdown(paragraph)):
-        sentence = tidy(sentence)
+    for raw in split_sentences(clean_markdown(paragraph)):
+        sentence = tidy(raw)
         if not readable([sentence]):
             continue
         steps = _STEPS.search(sentence)
@@ -604,6 +604,11 @@ def claim_rows(
                 who = person.group("who")
                 # "What did James theorize ...?": the name as the book first gives it in full.
                 who = (full_names or {}).get(who, who)
+                cited = re.search(rf"\b{re.escape(who)} \(((?:1[89]|20)\d\d)\)", raw)
+                if " " not in who and cited:
+                    # "What did Dana suggest ...?" names no one a reader knows: the citation
+                    # does ("Dana (1986)").
+                    who = f"{who} ({cited.group(1)})"
                 question = f"What did {who} {ask} about {about}?"
                 rows.append(make_row(question, "", sentence, "theory", source))
                 continue

@@ -154,7 +154,8 @@ def test_claims_and_steps():
     (who,) = claim_rows(
         "Skinner (1957) proposed that language is learned through reinforcement.", "S"
     )
-    assert who["instruction"] == "What did Skinner propose about language?"
+    # A surname alone with its citation: the citation says whose claim it is.
+    assert who["instruction"] == "What did Skinner (1957) propose about language?"
     assert who["category"] == "theory"
     assert (
         claim_rows("While Freud believed that personality is fixed, others disagreed.", "S") == []
@@ -465,3 +466,17 @@ def test_steps_a_person_takes_are_how_to_and_stages_are_theory(tmp_path):
     )
     staged = [r for r in rows if r["instruction"].startswith("What are the stages")]
     assert len(staged) == 2 and {r["category"] for r in staged} == {"theory"}
+
+
+def test_a_claim_by_a_surname_alone_is_asked_with_its_citation():
+    """ "What did Orlov suggest ...?" names no one; "Orlov (1990)" does."""
+    from psych_plugin.book.rules import claim_rows
+
+    (row,) = claim_rows(
+        "Orlov (1990) suggested that memory training is often offered without attention to "
+        "hearing loss.",
+        "S",
+    )
+    assert row["instruction"] == "What did Orlov (1990) suggest about memory training?"
+    (row,) = claim_rows("Skinner believed that behavior is shaped by its consequences.", "S")
+    assert row["instruction"] == "What did Skinner believe about behavior?"
