@@ -223,6 +223,12 @@ def pair_row(a: Definition, b: Definition, style: TermStyle, source: str) -> dic
     na, nb = named_pair(
         (a.term, a.plural, " ".join(a.sentences)), (b.term, b.plural, " ".join(b.sentences)), style
     )
+    for name in (na, nb):
+        if name.startswith("the "):
+            # "In contrast, in authoritarian style, ..." where the question says "the
+            # authoritarian style": the answer uses the article the question does.
+            bare = re.escape(name[len("the ") :])
+            output = re.sub(rf"\b([Ii]n|[Ww]ith) ({bare}),", r"\1 the \2,", output)
     names = {"a": na, "b": nb}
     key = normalise(a.term) + normalise(b.term)
     asks = _COMPARE_PLURAL if a.plural else _COMPARE

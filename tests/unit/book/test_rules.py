@@ -480,3 +480,19 @@ def test_a_claim_by_a_surname_alone_is_asked_with_its_citation():
     assert row["instruction"] == "What did Orlov (1990) suggest about memory training?"
     (row,) = claim_rows("Skinner believed that behavior is shaped by its consequences.", "S")
     assert row["instruction"] == "What did Skinner believe about behavior?"
+
+
+def test_a_pair_answer_uses_the_article_its_question_does():
+    """ "How does the lenient style differ from the strict style?" answered "In contrast, in
+    the strict style, ...", not the book's "in strict style"."""
+    from psych_plugin.book.definitions import Definition
+    from psych_plugin.book.rules import pair_row
+
+    style = TermStyle("A trait. Some text.")
+    lenient = Definition(
+        "lenient style", "", False, ("With the lenient style, the parent sets few rules.",)
+    )
+    strict = Definition("strict style", "", False, ("In strict style, the parent sets many.",))
+    row = pair_row(lenient, strict, style, "S")
+    assert "the strict style" in row["instruction"]
+    assert row["output"].endswith("In contrast, in the strict style, the parent sets many.")
