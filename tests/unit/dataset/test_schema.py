@@ -507,3 +507,38 @@ def test_messages_name_nested_and_whole_row_fields():
     ]
     mixed = {"type": "object", "properties": {"n": {"enum": [1, "a"]}}}
     assert RowChecker(mixed).errors({"n": 3}) == [("n", "must be one of: 1, a (got 3)")]
+
+
+def test_categories_follow_a_users_edited_schema(tmp_path):
+    """The category list is the schema in use: a user who adds one adds it everywhere."""
+    import json
+
+    from psych_plugin.paths import SHIPPED_SCHEMA
+    from tests.conftest import run_psych
+
+    schema = json.loads(SHIPPED_SCHEMA.read_text())
+    schema["properties"]["category"]["enum"].append("history")
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "alpaca.schema.json").write_text(json.dumps(schema))
+    rows = [
+        {"instruction": "Who founded the first lab?", "input": "", "output": "Wundt, 1879."},
+        {"instruction": "What is a schema?", "input": "", "output": "A mental framework."},
+    ]
+    rows[0]["category"], rows[1]["category"] = "history", "definition"
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    done = run_psych("lint", "rows.jsonl", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)["stats"]
+    assert stats["rows"] == 2
+    assert stats["categories"] == {"definition": 1, "history": 1}
+
+    done = run_psych("stats", "rows.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "| history | 1 |" in done.stdout
+
+    # The shipped schema does not know "history": the same rows fail validation there.
+    (tmp_path / "schemas" / "alpaca.schema.json").unlink()
+    done = run_psych("validate", "rows.jsonl", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "rows.jsonl:1: category:" in done.stdout

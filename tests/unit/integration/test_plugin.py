@@ -150,3 +150,27 @@ def test_hooks_write_the_card_and_the_prompt_settings(tmp_path):
     assert "- eval_loss: 7.5" in card and "- train_runtime: 12.5" in card
     assert "max_steps=10, learning_rate=0.01" in card
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # atomic writes
+
+
+def test_the_plugin_validates_rows_under_every_strategy_type(tmp_path):
+    from psych_plugin.integration.plugin import _local_dataset_files
+    from psych_plugin.prompts import STRATEGY_TYPES
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("{}\n")
+    for type_name in sorted(STRATEGY_TYPES):
+        cfg = {"datasets": [{"path": str(rows), "type": type_name}]}
+        assert _local_dataset_files(cfg) == [rows], type_name
+    assert _local_dataset_files({"datasets": [{"path": str(rows), "type": "alpaca"}]}) == []
+
+
+def test_the_plugin_refuses_an_axolotl_it_was_not_written_for():
+    import pytest
+
+    from psych_plugin.integration.plugin import check_axolotl_version
+
+    check_axolotl_version("0.19.0")
+    check_axolotl_version("0.19.7")
+    for version in ("0.18.2", "0.20.0", "0.21.1"):
+        with pytest.raises(ImportError, match=f"has {version}"):
+            check_axolotl_version(version)

@@ -122,3 +122,24 @@ def test_the_strategy_refuses_to_run_without_the_plugin(tiny_tokenizer):
         "dataset type psych_plugin.prompt_strategy needs the plugin: add "
         "`plugins: [psych_plugin.PsychologyPlugin]` to the config (and check it imports)"
     )
+
+
+def test_strategy_types_are_every_importable_path_of_the_strategy():
+    """Axolotl accepts the module under either path; the plugin and check-config must too."""
+    import importlib
+    import pkgutil
+
+    import psych_plugin
+    from psych_plugin.configs.checks import ALPACA_TYPES
+    from psych_plugin.integration import prompt_strategy
+    from psych_plugin.prompts import STRATEGY_TYPES
+
+    found = set()
+    for info in pkgutil.walk_packages(psych_plugin.__path__, "psych_plugin."):
+        if info.name.endswith("__main__"):  # runs the CLI on import
+            continue
+        module = importlib.import_module(info.name)
+        if getattr(module, "load", None) is prompt_strategy.load:
+            found.add(info.name)
+    assert found == set(STRATEGY_TYPES)
+    assert set(STRATEGY_TYPES) <= ALPACA_TYPES
