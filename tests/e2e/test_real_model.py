@@ -2,9 +2,9 @@
 never downloaded here) trained briefly through Axolotl with the `smollm2-135m-cpu` preset, then
 `psych eval` on the paraphrases of the rows it was taught: new words, same knowledge.
 
-Sized for about 4 minutes on 2 CPU cores: 16 taught rows, one pass in 4 steps of 4. The margin
-is the one measured robust (docs/real-model.md: held-out loss fell by 0.20-0.25 nats over
-three runs on a busy machine); the assertion asks for less than half of that.
+Sized for a few minutes on 2 idle CPU cores: 16 taught rows, one pass in 4 steps of 4. The
+held-out answer loss fell from 3.048 to 2.721 nats (0.33) in repeated runs (docs/real-model.md;
+seeded, so runs differ only by floating-point order); the assertion asks for less than half.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.conftest import PARAPHRASE_DATA, TRAIN_DATA, run_axolotl, run_psych
 pytestmark = pytest.mark.slow
 
 ROWS = 16
-MARGIN = 0.08  # nats of answer-token loss; measured drops 0.20-0.25 (see the docstring)
+MARGIN = 0.15  # nats of answer-token loss; measured drop 0.33 (see the docstring)
 
 
 def jsonl(path: Path) -> list[dict]:
