@@ -275,3 +275,28 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> P
     done = run_axolotl("train", config)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return config
+
+
+def reference_answer(tiny_model: Path, adapter: Path | None, prompt: str, n: int) -> str:
+    """Greedy decoding written out by hand with transformers (+ peft): no psych code."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(n):
+            logits = model(input_ids=ids).logits[0, -1]
+            token = int(logits.argmax())
+            if token == tokenizer.eos_token_id:
+                break
+            new.append(token)
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    return tokenizer.decode(new, skip_special_tokens=True)

@@ -25,7 +25,7 @@ def test_infer_with_and_without_adapter(trained_run: Path, tiny_model: Path):
     from transformers import AutoTokenizer
 
     from psych_plugin.prompts import PromptSettings, render_prompt
-    from tests.unit.test_inference import reference_answer
+    from tests.conftest import reference_answer
 
     adapter = trained_run.parent / "out"
     question = "What is operant conditioning?"
