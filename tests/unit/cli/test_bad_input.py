@@ -19,8 +19,9 @@ GOOD_ROW = {"instruction": "What is memory?", "input": "", "output": "Stored inf
 
 @pytest.fixture
 def files(tmp_path, monkeypatch):
-    """A working folder holding one of each kind of bad input."""
+    """A working folder holding one of each kind of bad input, and an empty model cache."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PSYCH_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "good.jsonl").write_text(json.dumps(GOOD_ROW) + "\n")
     (tmp_path / "corrupt.jsonl").write_bytes(b"\x00\xff\xfe not json\n")
     (tmp_path / "array.jsonl").write_text("[1, 2]\n")
@@ -91,6 +92,8 @@ CASES = [
     (["sample", "missing.jsonl"], 2, "missing.jsonl"),
     (["sample", "adir"], 2, "adir"),
     (["sample", "corrupt.jsonl"], 1, "corrupt.jsonl:1"),
+    (["base", "smollm2", "--wheel", "missing.whl"], 2, "missing.whl: no such file"),
+    (["base", "smollm2", "--wheel", "corrupt.jsonl"], 2, "corrupt.jsonl: sha256"),
     (["review", "missing.jsonl", "--no-browser"], 2, "missing.jsonl"),
     (["review", "adir", "--no-browser"], 2, "adir"),
     (["review", "corrupt.jsonl", "--no-browser"], 1, "corrupt.jsonl:1"),
