@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import settings
@@ -300,3 +301,40 @@ def reference_answer(tiny_model: Path, adapter: Path | None, prompt: str, n: int
             new.append(token)
             ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
     return tokenizer.decode(new, skip_special_tokens=True)
+
+
+def fake_trainer(steps: int) -> SimpleNamespace:
+    """What the model card reads of a finished Trainer: its step count and log history."""
+    log = [{"loss": 9.5, "step": 1}, {"loss": 7.25, "step": steps}, {"eval_loss": 7.5}]
+    log.append({"train_loss": 8.0, "train_runtime": 12.5, "train_samples_per_second": 3.2})
+    return SimpleNamespace(state=SimpleNamespace(global_step=steps, log_history=log))
+
+
+def plugin_run_cfg(tmp_path: Path, data: str, **extra) -> object:
+    """A config as Axolotl hands it to the plugin's hooks (a DictDefault), for a run in
+    tmp_path/run-7 on `data`."""
+    from axolotl.utils.dict import DictDefault
+
+    out = tmp_path / "run-7"
+    out.mkdir(parents=True, exist_ok=True)
+    return DictDefault(
+        {
+            "base_model": "/models/tiny-qwen3",
+            "adapter": "qlora",
+            "lora_r": 8,
+            "lora_alpha": 16,
+            "load_in_4bit": True,
+            "lora_target_modules": ["q_proj", "v_proj"],
+            "datasets": [{"path": data, "type": "psych_plugin.prompt_strategy"}],
+            "output_dir": str(out),
+            "sequence_len": 512,
+            "micro_batch_size": 2,
+            "gradient_accumulation_steps": 1,
+            "num_epochs": 1,
+            "max_steps": 10,
+            "learning_rate": 0.01,
+            "psych_prompt_style": "alpaca",
+            "psych_alpaca_preamble": "Tutor mode.\n\n",
+            **extra,
+        }
+    )

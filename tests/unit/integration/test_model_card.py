@@ -4,49 +4,16 @@ without training. The slow e2e test checks the same file after a real run."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import EVAL_DATA, MINI, run_hooks
+from tests.conftest import EVAL_DATA, MINI, fake_trainer, plugin_run_cfg, run_hooks
 
 axolotl_dict = pytest.importorskip("axolotl.utils.dict")
 
 
-def fake_trainer(steps: int) -> SimpleNamespace:
-    log = [{"loss": 9.5, "step": 1}, {"loss": 7.25, "step": steps}, {"eval_loss": 7.5}]
-    log.append({"train_loss": 8.0, "train_runtime": 12.5, "train_samples_per_second": 3.2})
-    return SimpleNamespace(state=SimpleNamespace(global_step=steps, log_history=log))
-
-
-def make_cfg(tmp_path: Path, data: str, **extra) -> object:
-    out = tmp_path / "run-7"
-    out.mkdir(parents=True, exist_ok=True)
-    return axolotl_dict.DictDefault(
-        {
-            "base_model": "/models/tiny-qwen3",
-            "adapter": "qlora",
-            "lora_r": 8,
-            "lora_alpha": 16,
-            "load_in_4bit": True,
-            "lora_target_modules": ["q_proj", "v_proj"],
-            "datasets": [{"path": data, "type": "psych_plugin.prompt_strategy"}],
-            "output_dir": str(out),
-            "sequence_len": 512,
-            "micro_batch_size": 2,
-            "gradient_accumulation_steps": 1,
-            "num_epochs": 1,
-            "max_steps": 10,
-            "learning_rate": 0.01,
-            "psych_prompt_style": "alpaca",
-            "psych_alpaca_preamble": "Tutor mode.\n\n",
-            **extra,
-        }
-    )
-
-
 def test_card_counts_each_dataset_file(tmp_path):
-    cfg = make_cfg(tmp_path, str(MINI))
+    cfg = plugin_run_cfg(tmp_path, str(MINI))
     cfg["datasets"].append({"path": str(EVAL_DATA), "type": "psych_plugin.prompt_strategy"})
     run_hooks(cfg, None)
     card = (Path(cfg.output_dir) / "README.md").read_text()
@@ -56,7 +23,9 @@ def test_card_counts_each_dataset_file(tmp_path):
 
 
 def test_chat_card_shows_the_system_prompt(tmp_path):
-    cfg = make_cfg(tmp_path, str(MINI), psych_prompt_style="chat", psych_system_prompt="Be brief.")
+    cfg = plugin_run_cfg(
+        tmp_path, str(MINI), psych_prompt_style="chat", psych_system_prompt="Be brief."
+    )
     run_hooks(cfg, fake_trainer(3))
     card = (Path(cfg.output_dir) / "README.md").read_text()
     assert "System prompt:\n\n```\nBe brief.\n```" in card and "Preamble:" not in card
@@ -69,7 +38,7 @@ def test_card_resolves_relative_dataset_paths_like_axolotl(tmp_path, monkeypatch
     (run_dir / "data").mkdir(parents=True)
     (run_dir / "data" / "rows.jsonl").write_text(MINI.read_text())
     monkeypatch.chdir(run_dir)
-    cfg = make_cfg(tmp_path, "data/rows.jsonl")
+    cfg = plugin_run_cfg(tmp_path, "data/rows.jsonl")
     cfg["datasets"].append({"path": "someone/hub-dataset", "type": "alpaca"})
     run_hooks(cfg, None)
     card = (Path(cfg.output_dir) / "README.md").read_text()

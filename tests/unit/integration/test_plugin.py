@@ -14,7 +14,7 @@ import pytest
 
 from psych_plugin.configs.preflight import RUN_CONFIG_FILE
 from psych_plugin.prompts import PromptSettings
-from tests.conftest import MINI, run_hooks
+from tests.conftest import MINI, fake_trainer, plugin_run_cfg, run_hooks
 
 axolotl_dict = pytest.importorskip("axolotl.utils.dict")
 
@@ -95,40 +95,8 @@ def test_multiprocess_on_cpu_only_changes_cpu_runs(monkeypatch):
     assert os.environ["ACCELERATE_TORCH_DEVICE"] == "cpu"  # resume loads with map_location=cpu
 
 
-def fake_trainer(steps: int) -> SimpleNamespace:
-    log = [{"loss": 9.5, "step": 1}, {"loss": 7.25, "step": steps}, {"eval_loss": 7.5}]
-    log.append({"train_loss": 8.0, "train_runtime": 12.5, "train_samples_per_second": 3.2})
-    return SimpleNamespace(state=SimpleNamespace(global_step=steps, log_history=log))
-
-
-def make_cfg(tmp_path: Path, data: str, **extra) -> object:
-    out = tmp_path / "run-7"
-    out.mkdir(parents=True, exist_ok=True)
-    return axolotl_dict.DictDefault(
-        {
-            "base_model": "/models/tiny-qwen3",
-            "adapter": "qlora",
-            "lora_r": 8,
-            "lora_alpha": 16,
-            "load_in_4bit": True,
-            "lora_target_modules": ["q_proj", "v_proj"],
-            "datasets": [{"path": data, "type": "psych_plugin.prompt_strategy"}],
-            "output_dir": str(out),
-            "sequence_len": 512,
-            "micro_batch_size": 2,
-            "gradient_accumulation_steps": 1,
-            "num_epochs": 1,
-            "max_steps": 10,
-            "learning_rate": 0.01,
-            "psych_prompt_style": "alpaca",
-            "psych_alpaca_preamble": "Tutor mode.\n\n",
-            **extra,
-        }
-    )
-
-
 def test_hooks_write_the_card_and_the_prompt_settings(tmp_path):
-    cfg = make_cfg(tmp_path, str(MINI))
+    cfg = plugin_run_cfg(tmp_path, str(MINI))
     run_hooks(cfg, fake_trainer(10))
     out = Path(cfg.output_dir)
     settings = PromptSettings.load(out)
