@@ -446,6 +446,15 @@ def _before_relative(text: str) -> str:
     return re.split(r"\b(?:that|which|who|whom|whose|what|when|where|how|whether|if)\b", text)[0]
 
 
+def _claim(name: str, lead: str, body: str, law: bool) -> str:
+    """A gloss that states a claim, made under the term's name: "According to the law of
+    effect, ..." for a named law or theory, "In X, ..." otherwise."""
+    intro = "According to" if law else "In"
+    if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
+        lead = f"the {name}"  # "according to the facial feedback hypothesis"
+    return f"{intro} {lead}, {body}"
+
+
 def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str, str] | None:
     """A glossary gloss made into a sentence about its term, decided by the gloss's shape:
 
@@ -540,10 +549,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         and not quoted
     ):
         # "physiological arousal and emotional experience occur at the same time": a clause.
-        intro = "According to" if law else "In"
-        if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
-            lead = f"the {name}"  # "according to the facial feedback hypothesis"
-        return _sentence_end(f"{intro} {lead}, {body}"), "gloss: clause"
+        return _sentence_end(_claim(name, lead, body, law)), "gloss: clause"
     if first == "one" or (
         " and " in _HEAD_END.split(body, maxsplit=1)[0]
         and not first.endswith("ing")
@@ -572,10 +578,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         if quoted:
             return None
         # "emotions arise from physiological arousal": a claim, made under the term's name.
-        intro = "According to" if law else "In"
-        if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
-            lead = f"the {name}"  # "according to the facial feedback hypothesis"
-        sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
+        sentence, shape = _claim(name, lead, body, law), "gloss: clause"
     elif (
         named_possessive
         or first in _DETERMINER
@@ -598,10 +601,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         # "behaviors followed by ... are more likely ...": a plural subject and its verb.
         if quoted:
             return None
-        intro = "According to" if law else "In"
-        if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
-            lead = f"the {name}"  # "according to the facial feedback hypothesis"
-        sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
+        sentence, shape = _claim(name, lead, body, law), "gloss: clause"
     elif first in _VERBS or (
         first.endswith("s")
         and not plural
@@ -649,10 +649,7 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         # A clause states what happens: "conclusions are drawn from observations".
         if quoted:
             return None
-        intro = "According to" if law else "In"
-        if law and lead == name and not re.search(r"\btheor(?:y|ies)\b", name, re.I):
-            lead = f"the {name}"  # "according to the facial feedback hypothesis"
-        sentence, shape = f"{intro} {lead}, {body}", "gloss: clause"
+        sentence, shape = _claim(name, lead, body, law), "gloss: clause"
     else:
         # "emotional, romantic, and/or erotic attractions ...": the head is after the list.
         listed = _LEADING_LIST.sub("", body)
