@@ -36,6 +36,7 @@ from .state import (
     load_state,
     save_state,
 )
+from .stories import with_stories
 
 Reply = tuple[list[dict[str, str]] | None, str]
 COMMIT_EVERY = 0.5  # seconds of rule-only work a kill may lose (it is redone on resume)
@@ -289,7 +290,7 @@ def build_dataset(
         name,
         style,
         o,
-        plan_book(chunks, style, name),
+        with_stories(plan_book(chunks, style, name), chunks, name, o.min_paragraph),
         client,
         RowFilter(eval_keys),
         Critic(style.text),

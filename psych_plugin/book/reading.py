@@ -38,6 +38,7 @@ class Block:
 
     kind: str  # "prose" | "list"
     lines: tuple[str, ...]
+    quoted: bool = False  # a block quote: a feature box's text or a quotation, not the narrative
 
     @property
     def text(self) -> str:
@@ -236,7 +237,7 @@ def _make_block(lines: list[str]) -> Block | None:
             else:
                 items[-1] += " " + ln.strip()  # a wrapped item continues on the next line
         return Block("list", tuple(items))
-    return Block("prose", tuple(ln.strip() for ln in lines))
+    return Block("prose", tuple(ln.strip() for ln in lines), quoted)
 
 
 def parse_sections(text: str, markdown: bool) -> tuple[str | None, list[Section]]:

@@ -1,0 +1,614 @@
+"""What a book tells over several sentences or paragraphs: a study (who ran it, what was done,
+what was found), a named case (who, what happened, what it showed) and a theory someone
+proposed (who, what it proposes). The rows of rules.py read one sentence or one paragraph; the
+landmark studies of a textbook are told across a section ("Stanley Milgram's Experiment": who
+Milgram was, what the participants were told, what 65% of them did), so these rows are composed
+from the book's own sentences, chosen and kept in order: the sentence naming who, the
+sentences saying what was done, the first saying what was found. Never the whole passage:
+asides, questions to the reader, quotations, definitions of other terms and the reader's
+story are left out, and a row is made only when each part is there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from .critic import Candidate
+from .definitions import _ASIDE, _DISCOURSE, _sentence_end
+from .reading import Chunk
+from .rows import make_row
+from .rules import (
+    _CITED,
+    _DID,
+    _FOUND,
+    _NOT_WHO,
+    _REPORTED,
+    BookPlan,
+    _who,
+    study_rows,
+    term_key,
+)
+from .text import clean_markdown, pick, split_sentences, word_set
+
+# -------------------------------------------------------------------------------- sentences
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str  # as the book has it (Markdown removed)
+    para: int  # its paragraph's place in the section
+    chunk: int  # the chunk it is in (rows are made in the chunk of their first sentence)
+
+
+def _section_sentences(chunks: Sequence[Chunk]) -> list[tuple[str, list[Sentence]]]:
+    """(heading, sentences) of each section's running text, across the chunks it spans;
+    block quotes (feature boxes, quotations) and lists are not the narrative."""
+    out: list[tuple[str, list[Sentence]]] = []
+    key: tuple[str, str] | None = None
+    para = 0
+    for c in chunks:
+        if c.glossary:
+            key = None
+            continue
+        if (c.chapter, c.section) != key:
+            key = (c.chapter, c.section)
+            out.append((c.section, []))
+            para = 0
+        for b in c.blocks:
+            para += 1
+            if b.kind != "prose" or b.quoted:
+                continue
+            for s in split_sentences(clean_markdown(b.text)):
+                out[-1][1].append(Sentence(s, para, c.index))
+    return out
+
+
+_YET = re.compile(
+    r"^(?:yet|still|even so|in turn|in response|further(?:more)?|indeed|in addition),?\s+",
+    re.IGNORECASE,
+)
+
+
+def _clean(sentence: str, first: bool) -> str:
+    """Asides pointing elsewhere removed ("(Figure 12.20)", "(Milgram, 1965)"); a connective
+    that tied the sentence to one left out dropped ("However, ...", "Yet, ...")."""
+    text = _ASIDE.sub("", sentence).strip()
+    text = re.sub(r"\s+([,.;:])", r"\1", text)
+    if not first:
+        text = _YET.sub("", _DISCOURSE.sub("", text))
+    return _sentence_end(text[:1].upper() + text[1:])
+
+
+# Sentences a composed answer never takes: questions, the reader, quotations, first person,
+# a definition of another term (the row is about the study), pointers elsewhere.
+_SKIP = re.compile(
+    r"\?|\byou\b|\byour\b|\b(?:I|we|We|our|Our|us|my)\b|^[“\"]|"
+    r"\b(?:figure|table)\s+\d|\bthis (?:chapter|section)\b|\b(?:discussed|described|mentioned) "
+    r"(?:earlier|later|above|below|previously)\b|\bearlier in this\b|\bvideo\b|\bimagine\b|"
+    r"^(?:(?:A|An|The) )?[a-z][\w-]*(?: [a-z][\w-]*){0,3} (?:is|are|refers to) (?:a|an|the) "
+    r"[a-z][\w-]* (?:of|in|that|which|who|where)\b|"
+    r"^(?:for example|for instance|consider|as an example)\b",
+    re.IGNORECASE,
+)
+# Opens leaning on the sentence before it: kept only right after that sentence.
+_LEANS = re.compile(
+    r"^(?:he|she|they|it|this|these|those|that|his|her|their|its|such|there|both|each|"
+    r"in (?:this|that|these|their|his|her) (?:case|study|studies|experiments?|research)|"
+    r"the (?:results|findings|study|experiment|researchers?))\b",
+    re.IGNORECASE,
+)
+# Leans on what came before without a pronoun: "this defense", "One of the earliest was ...".
+_DEICTIC = re.compile(
+    r"\b(?:this|these|those|such) (?!(?:study|studies|experiments?|research|way|is|was|"
+    r"means|time|case|point)\b)[a-z]+\b|^(?:one of the|another|the other|the same|the first)\b",
+    re.IGNORECASE,
+)
+
+
+# ----------------------------------------------------------------------------------- studies
+
+# What was done, in a study told at length: the procedure's verbs ("were told", "was shown",
+# "were randomly assigned", "recruited"), the people it used ("confederates").
+_PROCEDURE = re.compile(
+    rf"{_DID.pattern}|\b(?:was|were) (?:then |later |first |also )?(?:told|shown|asked|led|"
+    r"given|assigned|randomly assigned|placed|exposed|presented|paid|instructed|taught|"
+    r"trained|tested|observed|interviewed|followed|recruited|constructed|divided|paired|"
+    r"selected)\b|\bconfederates?\b|\b(?:volunteers?|participants|subjects)\b[^.]{0,40}\b"
+    r"(?:were|was) (?:[a-z]+ )?(?:asked|told|shown|given|assigned|arrested|taken)\b|"
+    r"\bdid not know that\b|\bin one (?:study|condition|scenario|experiment)\b",
+)
+# What was found: a finding verb, a share of the participants, a change.
+_RESULT = re.compile(
+    rf"{_FOUND.pattern}|{_REPORTED.pattern}|"
+    r"\b\d+(?:\.\d+)?%\s+of\s+(?:the\s+)?(?:participants|subjects|children|students|people|"
+    r"respondents|men|women)\b|\b(?:(?:was|were) (?:more|less) likely|(?:increased|decreased|"
+    r"dropped|rose|fell)\b)|\bhad to be (?:ended|stopped)\b|\bbegan to show\b|"
+    r"\b(?:highlighted|showed|suggests?|demonstrat\w+)\b"
+)
+# Who ran it: a study verb after the name or a study named by who ran it.
+_STUDY_ACT = re.compile(
+    r"\b(?:conducted|designed|carried out|ran|performed|began|published)\b[^.;]{0,40}?"
+    r"\b(?:experiments?|stud(?:y|ies)|research|investigations?)\b|"
+    r"\b(?:wanted|set out|sought) to (?:test|determine|find out|examine|see)\b|"
+    r"\b(?:a|one|another|the|their|his|her|classic|famous|landmark) (?:[\w-]+ ){0,3}?"
+    r"(?:study|experiment)s? (?:by|conducted by)\b|"
+    r"\bknown as the [A-Z][\w’'-]*(?: [A-Za-z][\w’'-]*){0,3} (?:experiment|study)\b|"
+    r"\b(?:experiment|study),? conducted by\b"
+)
+_KNOWN_AS = re.compile(
+    r"\bknown as the (?P<name>[A-Z][\w’'-]*(?: [A-Za-z][\w’'-]*){0,3} (?:experiment|study))\b"
+)
+_NAMED_STUDY = re.compile(
+    r"^(?:The )?(?:famous |classic |well-known )?(?P<name>[A-Z][\w’'-]*(?: [a-z][\w’'-]*){0,3} "
+    r"(?:experiment|study)),? conducted by\b"
+)
+_HEADING_STUDY = re.compile(
+    r"^(?P<who>[A-Z][a-z]+(?: [A-Z][a-z]+)?)(?:’s|'s) (?P<name>(?:[A-Z][\w-]* ){0,3}"
+    r"(?:Experiment|Study|Studies|Experiments))$"
+)
+_FULL_NAME = re.compile(r"\b(?P<given>[A-Z][a-z]+) (?P<surname>[A-Z][a-z]{2,})\b")
+_STUDY_ASKS = (
+    "Describe {name}: who conducted it, what was done, and what was found?",
+    "What was done in {name}, and what did it find?",
+    "Summarize {name}: its method and its findings.",
+)
+_STUDIES_ASKS = (
+    "Describe {name}: what was done, and what was found?",
+    "What was done in {name}, and what did they find?",
+    "Summarize {name}: their method and their findings.",
+)
+_CASE_ASKS = (
+    "What happened in the case of {name}, and what did it show?",
+    "Describe the case of {name} and what it revealed.",
+)
+MAX_CHARS = 1200  # a study told in the book's sentences, not a page of it
+MAX_PROCEDURE = 5
+
+
+_NOT_GIVEN = word_set(
+    "United New North South East West Supreme American British National Royal Johns Palo "
+    "Nazi Harvard Stanford Yale Papua Little Santa San Los Las Saint St"
+)
+
+
+def _person(
+    sentence: str, researchers: frozenset[str], people: Mapping[str, str], act: re.Match[str]
+) -> str:
+    """Who the sentence says ran the study: a citation ("Sherif et al. (1961)"), else a full
+    name or a surname the book cites elsewhere ("Solomon Asch", "Milgram"); before the study
+    verb (its subject), or right after "a study by" / "conducted by"."""
+    by = act.group(0).endswith("by")
+
+    def placed(start: int) -> bool:
+        return start < act.start() or by and act.end() <= start <= act.end() + 70
+
+    for m in _CITED.finditer(sentence):
+        named = _who(m)
+        if named is not None and placed(m.start()):
+            full = people.get(named[0], named[0])
+            return f"{full} ({named[1]})" if full == named[0] else full
+    for m in _FULL_NAME.finditer(sentence):
+        if m.group("given") in _NOT_WHO or m.group("given") in _NOT_GIVEN:
+            continue
+        if (m.group("surname") in researchers or m.group("surname") in people) and placed(
+            m.start()
+        ):
+            return f"{m.group('given')} {m.group('surname')}"
+    for m in re.finditer(r"\b[A-Z][a-z]{2,}\b", sentence):
+        word = m.group(0)
+        if word in researchers and word not in _NOT_WHO and placed(m.start()):
+            return people.get(word, word)
+    return ""
+
+
+# A sentence that is about the study, not an aside: its people, its researchers, its results.
+_ABOUT_STUDY = re.compile(
+    r"\b(?:participants?|subjects?|researchers?|experimenters?|results|findings|study|"
+    r"experiments?|they|he|she|children|infants|babies|monkeys|rats|dogs|pigeons|prisoners|"
+    r"guards|volunteers|students|learners?|teachers?|confederates?|groups?)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Story:
+    """A composed row and the sentences it came from (its passage)."""
+
+    row: dict[str, str]
+    passage: str
+    chunk: int
+    who: str
+
+
+def _compose(sents: Sequence[Sentence], picked: Sequence[int]) -> str:
+    out = []
+    for n, k in enumerate(picked):
+        out.append(_clean(sents[k].text, first=n == 0 or k - 1 == picked[n - 1]))
+    return " ".join(out)
+
+
+def _usable(s: Sentence, generic_we: bool = False) -> bool:
+    """A sentence an answer may take; `generic_we`: the book's "our emotions" is its voice
+    when it states a theory, not a story."""
+    text = _ASIDE.sub("", s.text)
+    if generic_we:
+        text = re.sub(r"\b(?:we|We|our|Our|us)\b", "people", text)
+    return _SKIP.search(text) is None and 20 <= len(text) <= 450
+
+
+def _context(sents: Sequence[Sentence], i: int) -> list[int] | None:
+    """The anchor sentence with what it leans on before it, in its paragraph ("Milgram (1963)
+    wanted to test the validity of this defense" needs the defense): at most two sentences
+    back; None when those do not read on their own either."""
+    picked = [i]
+    k = i
+    while _LEANS.match(sents[k].text) or _DEICTIC.search(sents[k].text):
+        k -= 1
+        if k < 0 or i - k > 2 or sents[k].para != sents[i].para or not _usable(sents[k]):
+            return None
+        picked.insert(0, k)
+    return picked
+
+
+def study_stories(
+    chunks: Sequence[Chunk],
+    researchers: frozenset[str],
+    people: Mapping[str, str],
+    book: str,
+    covered: frozenset[str] = frozenset(),
+) -> list[Story]:
+    """The studies each section tells: from the sentence naming who ran it, the sentences of
+    what was done (up to five), then the first sentence of what was found, within the
+    paragraph and the two after it. `covered`: surnames whose study already has a row."""
+    by_index = {c.index: c for c in chunks}
+    out: list[Story] = []
+    for heading, sents in _section_sentences(chunks):
+        heading_study = _HEADING_STUDY.match(heading)
+        done: set[str] = set()
+        for i, s in enumerate(sents):
+            act = _STUDY_ACT.search(s.text)
+            if act is None or not _usable(s):
+                continue
+            who = _person(s.text, researchers, people, act)
+            if not who:
+                continue
+            surname = re.sub(r" \(\d{4}\)$", "", who).split()[-1]
+            if surname in done or surname in covered:
+                continue
+            picked = _context(sents, i)
+            if picked is None:
+                continue
+            before = picked[0] - 1
+            if (
+                surname not in sents[picked[0]].text
+                and before >= 0
+                and i - before <= 2
+                and sents[before].para == s.para
+                and surname in sents[before].text
+                and _usable(sents[before])
+            ):
+                picked.insert(0, before)  # "Stanley Milgram was a social psychology professor ..."
+            # "conducted research on a baby" names the study, it does not say what was done.
+            bare = s.text[: act.start()] + s.text[act.end() :]
+            procedure = 1 if _PROCEDURE.search(bare) else 0
+            found = None
+            for k in range(i + 1, len(sents)):
+                t = sents[k]
+                if t.para > s.para + 2:
+                    break
+                other_act = _STUDY_ACT.search(t.text)
+                if k > i + 1 and other_act:
+                    other = _person(t.text, researchers, people, other_act)
+                    if other and other.split()[-1] != who.split()[-1]:
+                        break  # another study begins
+                if not _usable(t):
+                    continue
+                if _LEANS.match(t.text) and picked[-1] != k - 1:
+                    continue  # "They were asked ..." only right after the sentence it means
+                if surname not in t.text and not _ABOUT_STUDY.search(t.text):
+                    continue  # "The engineers found a way ...": an aside, not the study
+                if procedure and _RESULT.search(t.text):
+                    found = k
+                    break
+                if _PROCEDURE.search(t.text) and procedure < MAX_PROCEDURE:
+                    picked.append(k)
+                    procedure += 1
+            if found is None or procedure == 0:
+                continue
+            picked.append(found)
+            # A second finding right after the first ("These variations show that ...").
+            nxt = found + 1
+            if (
+                nxt < len(sents)
+                and sents[nxt].para == sents[found].para
+                and _usable(sents[nxt])
+                and re.match(
+                    r"^(?:These|The|This) (?:results|findings|variations|experiments?|"
+                    r"studies|study) (?:show|showed|suggest|suggested|demonstrat)",
+                    sents[nxt].text,
+                )
+            ):
+                picked.append(nxt)
+            output = _compose(sents, picked)
+            while len(output) > MAX_CHARS and len(picked) > 3:
+                # Drop the last procedure sentence before the finding, not the finding.
+                drop = next((p for p in reversed(picked[:-1]) if p > i and p not in (found,)), None)
+                if drop is None:
+                    break
+                picked.remove(drop)
+                output = _compose(sents, picked)
+            if len(output) > MAX_CHARS:
+                continue
+            name = _study_name(s.text, heading_study, who)
+            done.add(surname)
+            asks = _STUDIES_ASKS if name.startswith("the experiments") else _STUDY_ASKS
+            ask = pick(name, asks).format(name=name)
+            source = by_index[s.chunk].source(book)
+            passage = " ".join(t.text for t in sents[picked[0] : picked[-1] + 1])
+            row = make_row(ask, "", output, "experiment", source)
+            out.append(Story(row, passage, s.chunk, surname))
+    return out
+
+
+def _study_name(sentence: str, heading: re.Match[str] | None, who: str) -> str:
+    """How the question names the study: as the book names it ("the Robbers Cave experiment",
+    "the Stanford prison experiment"), as its heading does ("Stanley Milgram’s experiment"),
+    else by who ran it ("the study by Solomon Asch")."""
+    m = _KNOWN_AS.search(sentence) or _NAMED_STUDY.match(sentence)
+    if m:
+        return f"the {m.group('name')}"
+    if heading and heading.group("who").split()[-1] in who:
+        return f"{heading.group('who')}’s {heading.group('name').lower()}"
+    plural = re.search(r"\b(?:several|a series of|many) (?:[\w-]+ )?experiments\b", sentence)
+    return f"the {'experiments' if plural else 'research'} by {who}"
+
+
+# ------------------------------------------------------------------------------------- cases
+
+_CASE_ANCHOR = re.compile(
+    r"\b(?:case of (?:[\w ]{0,40}? is that of )?(?:(?:a|an) (?:[\w-]+ ){0,3}?(?:man|woman|boy|"
+    r"girl|patient|baby) (?:by the name of|named) )?|"
+    r"(?:a|an) (?:[\w-]+ ){0,3}(?:man|woman|boy|girl|patient|baby) (?:by the name of|named) )"
+    r"(?P<name>[A-Z][a-z]+(?: [A-Z][a-z]+){1,2})\b|"
+    r"^(?:In \d{4}, )?(?P<name2>[A-Z][a-z]+(?: [A-Z][a-z]+){1,2})(?: \([A-Z. ]+\))? was an? "
+    r"\d+-year-old (?:man|woman|boy|girl)\b"
+)
+_CASE_SHOWED = re.compile(
+    r"\b(?:highlighted|showed|revealed|demonstrated|provided (?:[\w-]+ )?insight|helped "
+    r"(?:[\w-]+ ){0,3}(?:identify|understand)|consistent with|illustrat\w+)\b"
+)
+
+
+def case_stories(chunks: Sequence[Chunk], book: str) -> list[Story]:
+    """A named person's case told over a few sentences, up to the one saying what it showed
+    (the sentences between, the story, all kept: a case is what happened)."""
+    by_index = {c.index: c for c in chunks}
+    out: list[Story] = []
+    for _, sents in _section_sentences(chunks):
+        done: set[str] = set()
+        for i, s in enumerate(sents):
+            m = _CASE_ANCHOR.search(s.text)
+            if m is None or not _usable(s):
+                continue
+            name = m.group("name") or m.group("name2")
+            if name in done:
+                continue
+            picked = _context(sents, i)
+            if picked is None:
+                continue
+            showed = None
+            for k in range(i + 1, min(i + 9, len(sents))):
+                t = sents[k]
+                if t.para > s.para + 1:
+                    break
+                if not _usable(t):
+                    continue
+                if _LEANS.match(t.text) and picked[-1] != k - 1:
+                    continue
+                picked.append(k)
+                if _CASE_SHOWED.search(t.text) and len(picked) >= 3:
+                    showed = k
+                    break
+            if showed is None:
+                continue
+            output = _compose(sents, picked)
+            if len(output) > MAX_CHARS:
+                continue
+            done.add(name)
+            ask = pick(name, _CASE_ASKS).format(name=name)
+            passage = " ".join(t.text for t in sents[picked[0] : picked[-1] + 1])
+            row = make_row(ask, "", output, "case_study", by_index[s.chunk].source(book))
+            out.append(Story(row, passage, s.chunk, name.split()[-1]))
+    return out
+
+
+# ---------------------------------------------------------------------------------- theories
+
+_PROPOSED = re.compile(
+    r"^(?:In (?:the )?(?:\d{4}s?|[a-z]+ \d{4}), )?"
+    r"(?P<who>(?:[A-Z][a-z]+ )?[A-Z][a-zü]+(?:-[A-Z][a-z]+)?)"
+    r"(?: \((?:1[89]|20)\d\d\))? (?:later |also |first )?(?P<verb>proposed|developed|introduced|"
+    r"put forth|formulated|devised|created)(?P<also> and refined)? "
+    r"(?P<det>a|an|the|his|her|another) (?P<name>(?:[\w’'-]+ ){0,3}?(?:theory|model|hierarchy)"
+    r"(?: of [a-z][\w-]*(?: (?!(?:that|which|who|in|to|and|as|because|with)\b)[a-z][\w-]*)?)?)"
+    r"(?P<rest>[ ,:].*)$"
+)
+_SAYS = re.compile(r"^(?:[ ,:]+)(?:that|which|asserting|describing|suggesting|in which|:|to|of)")
+_THEORY_ASKS = ("Describe the {name} that {who} {verb}.", "What is the {name} that {who} {verb}?")
+
+
+def theory_stories(
+    chunks: Sequence[Chunk],
+    people: Mapping[str, str],
+    book: str,
+    defined: frozenset[str] = frozenset(),
+) -> list[Story]:
+    """ "Raymond Cattell proposed a theory of intelligence that divided ..." -> "Describe the
+    theory of intelligence that Raymond Cattell proposed.", answered with that sentence and
+    the sentences after it that go on about the theory (up to three in all). A theory the
+    book defines elsewhere (`defined`, term keys) is asked by who proposed it instead."""
+    by_index = {c.index: c for c in chunks}
+    out: list[Story] = []
+    seen: set[str] = set()
+    for _, sents in _section_sentences(chunks):
+        for i, s in enumerate(sents):
+            m = _PROPOSED.match(_ASIDE.sub("", s.text))
+            if m is None or not _usable(s, True) or m.group("who").split()[0] in _NOT_WHO:
+                continue
+            name = m.group("name")
+            if name.split()[0] in ("new", "brand", "concept"):
+                continue
+            says = _SAYS.match(m.group("rest"))
+            picked = [i]
+            for k in range(i + 1, min(i + 3, len(sents))):
+                t = sents[k]
+                if t.para != s.para or not _usable(t, True):
+                    break
+                if (
+                    not re.match(
+                        r"^(?:He|She|They|The theory|This theory|The model|This model|These|"
+                        r"According to (?:this|the) (?:theory|model)|In (?:this|the) (?:theory|"
+                        r"model))\b",
+                        t.text,
+                    )
+                    and m.group("who").split()[-1] not in t.text[:40]
+                ):
+                    break
+                picked.append(k)
+            if says is None and len(picked) == 1:
+                continue  # the theory named, nothing said of it
+            who = m.group("who")
+            who = people.get(who, who)
+            verb = m.group("verb") + (m.group("also") or "")
+            key = f"{term_key(name)} {who}"
+            if key in seen:
+                continue
+            seen.add(key)
+            if m.group("det") == "the" and term_key(name) in defined:
+                ask = f"Who {verb} the {name}, and what does it propose?"
+            else:
+                ask = pick(name + who, _THEORY_ASKS).format(name=name, who=who, verb=verb)
+            output = _compose(sents, picked)
+            passage = " ".join(t.text for t in sents[picked[0] : picked[-1] + 1])
+            row = make_row(ask, "", output, "theory", by_index[s.chunk].source(book))
+            out.append(Story(row, passage, s.chunk, who.split()[-1]))
+    return out
+
+
+# One sentence that tells a whole study: "In a study of over 450,000 U.S. residents surveyed by
+# the Gallup Organization, Kahneman and Deaton (2010) found that well-being rises with ...".
+_SAMPLE = re.compile(
+    r"\b(?:stud(?:y|ies)|survey|experiment|meta-analysis) of (?:over |more than |nearly |almost |"
+    r"about |approximately )?\d[\d,]* (?:[\w-]+ ){0,4}?(?:people|participants|adults|men|women|"
+    r"children|students|adolescents|infants|babies|patients|employees|workers|residents|"
+    r"individuals|couples|families|twins|parents|officers|teens|subjects|[A-Z][a-z]+ns|"
+    r"[A-Z][a-z]+ers)\b"
+)
+_ONE_DONE = re.compile(
+    r"\b(?:surveyed|interviewed|followed|tracked|compared|randomly assigned|assigned|asked|gave|"
+    r"measured|observed|exposed|presented|showed|trained|tested|manipulated|recruited|studied)\b"
+)
+_ONE_FOUND = re.compile(
+    r"\b(?:found|showed|revealed|reported|demonstrated|discovered|concluded|identified) "
+    r"(?:that\b|(?:[\w-]+ ){1,6}(?:as|to be)\b)"
+)
+
+
+def finding_stories(chunks: Sequence[Chunk], book: str, covered: frozenset[str]) -> list[Story]:
+    """A study the book tells in one sentence with who (its citation), what was done (the
+    people studied, how) and what was found; asked by its citation, answered with the
+    sentence (its citation, now in the question, left out)."""
+    by_index = {c.index: c for c in chunks}
+    out: list[Story] = []
+    seen: set[tuple[str, str]] = set()
+    for _, sents in _section_sentences(chunks):
+        for s in sents:
+            found = _ONE_FOUND.search(s.text)
+            if found is None or not _usable(s) or _LEANS.match(s.text):
+                continue
+            done = _SAMPLE.search(s.text) or _ONE_DONE.search(s.text[: found.start()])
+            if done is None or done.start() > found.start():
+                continue
+            cites = [
+                m
+                for m in _CITED.finditer(s.text)
+                if _who(m) is not None
+                # "the Gallup Organization, Kahneman and Deaton (2010)": not one name list
+                and not re.search(r"\b[A-Z][a-z]+ $", s.text[: m.start()])
+            ]
+            if len(cites) != 1:
+                continue  # no one, or several studies at once
+            named = _who(cites[0])
+            assert named is not None
+            who, year = named
+            if who.split()[0] in covered or (who, year) in seen:
+                continue
+            seen.add((who, year))
+            output = _clean(s.text, first=False)
+            ask = pick(who + year, _ONE_ASKS).format(who=who, year=year)
+            row = make_row(ask, "", output, "experiment", by_index[s.chunk].source(book))
+            out.append(Story(row, s.text, s.chunk, who.split()[0]))
+    return out
+
+
+_ONE_ASKS = (
+    "Describe the study by {who} ({year}): what was done, and what was found?",
+    "What did the study by {who} ({year}) examine, and what did it find?",
+)
+
+
+def story_candidates(
+    chunks: Sequence[Chunk],
+    researchers: frozenset[str],
+    people: Mapping[str, str],
+    book: str,
+    covered: frozenset[str] = frozenset(),
+    defined: frozenset[str] = frozenset(),
+) -> dict[int, list[Candidate]]:
+    """Every story row, by the chunk it is made in."""
+    out: dict[int, list[Candidate]] = {}
+    by_index = {c.index: c for c in chunks}
+    stories = [
+        *study_stories(chunks, researchers, people, book, covered),
+        *case_stories(chunks, book),
+        *theory_stories(chunks, people, book, defined),
+    ]
+    told = frozenset(st.who for st in stories) | covered
+    stories.extend(finding_stories(chunks, book, told))
+    for st in stories:
+        c = by_index[st.chunk]
+        section = " > ".join(t for t in (c.chapter, c.section) if t)
+        out.setdefault(st.chunk, []).append(
+            Candidate(st.row, section, st.passage, ("composed from the book's sentences",))
+        )
+    return out
+
+
+def with_stories(
+    plan: BookPlan, chunks: Sequence[Chunk], book: str, min_paragraph: int
+) -> BookPlan:
+    """The plan with the story rows added to the chunks they are made in. A study the rules
+    already report from one paragraph (study_rows) is not told again."""
+    covered: set[str] = set()
+    for c in chunks:
+        if c.glossary:
+            continue
+        for b in c.blocks:
+            if b.kind != "prose":
+                continue
+            for row in study_rows(b.text, "", min_paragraph, plan.researchers, plan.full_names):
+                covered.update(re.findall(r"\b[A-Z][a-z]{2,}\b", row["instruction"]))
+    stories = story_candidates(
+        chunks,
+        plan.researchers,
+        plan.full_names,
+        book,
+        frozenset(covered),
+        frozenset(plan.chosen),
+    )
+    later = {k: list(v) for k, v in plan.later.items()}
+    for index, found in stories.items():
+        later.setdefault(index, []).extend(found)
+    return replace(plan, later=later)
