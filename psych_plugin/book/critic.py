@@ -16,6 +16,7 @@ and a row that fails a check is dropped with its reason (counted in the summary,
   unintroduced person  an experiment row speaking of "the teacher" it never introduced
   finding, no direction "a moderate but significant effect": of what, which way?
   method not said      an experiment row whose only method is "conducted research on a baby"
+  nothing found        an experiment row that never says what was found (a case: what it showed)
   too short / too long
 
 LLM rows also pass `grounding`: what they ask about and every number they state must be in the
@@ -265,7 +266,20 @@ _BARE_METHOD = re.compile(
 )
 
 
-def _experiment_problem(output: str) -> tuple[str, str] | None:
+# What a study found, or a case showed: a finding verb, a share, a change, a comparison.
+_FINDING = re.compile(
+    r"\b(?:found|finds?|show(?:s|ed|n)?|demonstrat\w+|reveal\w*|suggest\w*|conclud\w+|"
+    r"report\w*|discover\w*|indicat\w+|highlight\w*|identif\w+|insight|learned|became|"
+    r"(?:more|less) likely|increas\w+|decreas\w+|reduc\w+|dropped|rose|fell|preferred|"
+    r"conformed|imitated|continued|observed that|began to|influenced by|consistent with)\b|\d%"
+)
+
+
+def _experiment_problem(output: str, category: str = "experiment") -> tuple[str, str] | None:
+    if not _FINDING.search(output):
+        # A study told without its result, or a case without what it showed: half a row.
+        what = "experiment: nothing found" if category == "experiment" else "case: nothing shown"
+        return what, output[:80]
     for m in _THE_ROLE.finditer(output):
         role = m.group(1).casefold()
         before = output[: m.start()].casefold()
@@ -318,7 +332,7 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
     if m and row["category"] in ("definition", "comparison"):
         return "definition by 'is when/where'", m.group(0)
     if row["category"] in ("experiment", "case_study"):
-        problem = _experiment_problem(output)
+        problem = _experiment_problem(output, row["category"])
         if problem:
             return problem
     m = _ANOTHER.match(output)

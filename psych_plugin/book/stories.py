@@ -343,7 +343,8 @@ def study_stories(
                 continue
             name = _study_name(s.text, heading_study, who)
             done.add(surname)
-            asks = _STUDIES_ASKS if name.startswith("the experiments") else _STUDY_ASKS
+            plural = re.search(r"(?:experiments|studies)$", name) or name.startswith("the exp")
+            asks = _STUDIES_ASKS if plural else _STUDY_ASKS
             ask = pick(name, asks).format(name=name)
             source = by_index[s.chunk].source(book)
             passage = " ".join(t.text for t in sents[picked[0] : picked[-1] + 1])
@@ -381,7 +382,9 @@ _CASE_SHOWED = re.compile(
 )
 
 
-def case_stories(chunks: Sequence[Chunk], book: str) -> list[Story]:
+def case_stories(
+    chunks: Sequence[Chunk], book: str, covered: frozenset[str] = frozenset()
+) -> list[Story]:
     """A named person's case told over a few sentences, up to the one saying what it showed
     (the sentences between, the story, all kept: a case is what happened)."""
     by_index = {c.index: c for c in chunks}
@@ -393,7 +396,7 @@ def case_stories(chunks: Sequence[Chunk], book: str) -> list[Story]:
             if m is None or not _usable(s):
                 continue
             name = m.group("name") or m.group("name2")
-            if name in done:
+            if name in done or name.split()[-1] in covered:
                 continue
             picked = _context(sents, i)
             if picked is None:
@@ -435,7 +438,10 @@ _PROPOSED = re.compile(
     r"(?: of [a-z][\w-]*(?: (?!(?:that|which|who|in|to|and|as|because|with)\b)[a-z][\w-]*)?)?)"
     r"(?P<rest>[ ,:].*)$"
 )
-_SAYS = re.compile(r"^(?:[ ,:]+)(?:that|which|asserting|describing|suggesting|in which|:|to|of)")
+_SAYS = re.compile(
+    r"^[ ,:]+(?:that|which|asserting|describing|suggesting|explaining|in which|"
+    r"(?:[\w-]+ ){0,3}(?:components|parts|stages|levels|types|styles)\b)|^\s*:"
+)
 _THEORY_ASKS = ("Describe the {name} that {who} {verb}.", "What is the {name} that {who} {verb}?")
 
 
@@ -572,7 +578,7 @@ def story_candidates(
     by_index = {c.index: c for c in chunks}
     stories = [
         *study_stories(chunks, researchers, people, book, covered),
-        *case_stories(chunks, book),
+        *case_stories(chunks, book, covered),
         *theory_stories(chunks, people, book, defined),
     ]
     told = frozenset(st.who for st in stories) | covered

@@ -328,6 +328,11 @@ def study(a: str) -> Candidate:
             "with Little Rosa demonstrated that fear can be learned.",
             "experiment: method not said",
         ),
+        (
+            "Vail and Orr (1990) recruited 30 students. The students were told to read a list "
+            "of words aloud twice, and then to write down as many of them as they could.",
+            "experiment: nothing found",
+        ),
     ],
 )
 def test_an_experiment_row_must_say_who_what_was_done_and_which_way(output, reason):
@@ -364,3 +369,14 @@ def test_definitions_by_occasion_or_by_claim_are_dropped():
     )
     found = critique(claim)
     assert found is not None and found[0] == "definition answered with a claim"
+
+
+def test_a_case_must_say_what_it_showed():
+    row = make_row(
+        "What happened in the case of Ann Lee, and what did it show?",
+        "",
+        "In 1900 a woman named Ann Lee was thrown from a horse. She was taken to a hospital in a cart.",
+        "case_study",
+        "book",
+    )
+    assert critique(Candidate(row, "", ""))[0] == "case: nothing shown"

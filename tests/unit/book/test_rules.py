@@ -32,7 +32,13 @@ def test_categories_need_evidence(tmp_path, capsys):
         by_cat.setdefault(r["category"], []).append(r)
     assert not any(r["input"] for r in rows)  # no row answers by copying its own input
     studies = sorted(r["source"].rsplit("> ", 1)[-1] for r in by_cat["experiment"])
-    assert studies == ["Forgetting", "Observational Learning"]  # Ebbinghaus, Bandura
+    # Ebbinghaus, Bandura (one paragraph); Asch (told over two), Roediger (one sentence)
+    assert studies == [
+        "Asch's Line Experiments",
+        "Forgetting",
+        "Needs and Well-Being",
+        "Observational Learning",
+    ]
     ebbinghaus = next(r for r in by_cat["experiment"] if "Ebbinghaus" in r["instruction"])
     assert "(1885)" in ebbinghaus["instruction"]
     assert ebbinghaus["output"].startswith("Hermann Ebbinghaus studied forgetting")
@@ -40,7 +46,8 @@ def test_categories_need_evidence(tmp_path, capsys):
     bandura = next(r for r in by_cat["experiment"] if "Bandura" in r["instruction"])
     assert "Bandura et al. (1961)" in bandura["instruction"]
     assert "researchers found" in bandura["output"]
-    (case,) = by_cat["case_study"]
+    case, gage = by_cat["case_study"]
+    assert "Phineas Gage" in gage["instruction"]
     assert case["source"].endswith("The Case of H.M.") and "Henry Molaison" in case["instruction"]
     assert case["output"].endswith("critical for forming new explicit memories.")
     compared = {r["instruction"] for r in by_cat["comparison"]}

@@ -1,0 +1,135 @@
+"""Studies, cases and theories told over several sentences, composed from the book's own
+sentences (psych_plugin/book/stories.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from psych_plugin.book.critic import Candidate, critique
+from psych_plugin.book.definitions import TermStyle
+from psych_plugin.book.reading import read_book, split_book
+from psych_plugin.book.rules import plan_book
+from psych_plugin.book.stories import (
+    case_stories,
+    finding_stories,
+    study_stories,
+    theory_stories,
+    with_stories,
+)
+from tests.unit.book.conftest import BOOK
+
+
+def _chunks(tmp_path: Path, text: str):
+    path = tmp_path / "book.md"
+    path.write_text(text, encoding="utf-8")
+    return split_book(path, read_book(path))
+
+
+def _fixture():
+    text = read_book(BOOK)
+    name, chunks = split_book(BOOK, text)
+    return name, chunks, plan_book(chunks, TermStyle(text), name)
+
+
+def test_study_told_over_two_paragraphs_is_composed_not_copied():
+    """Who ran it, what was done (the procedure's sentences, the confederates), what was
+    found: the question to the reader, the figure and the citation's year are left out."""
+    name, chunks, plan = _fixture()
+    (asch,) = [
+        s.row
+        for s in study_stories(chunks, plan.researchers, plan.full_names, name)
+        if "Asch" in s.row["instruction"]
+    ]
+    out = asch["output"]
+    assert asch["category"] == "experiment" and asch["input"] == ""
+    assert (
+        asch["instruction"] == "What was done in Asch’s line experiments, and what did they find?"
+    )
+    assert out.startswith("Solomon Asch conducted a series of experiments")
+    assert "were asked to say aloud" in out and "confederates" in out  # what was done
+    assert out.endswith("although almost all answers given alone were correct.")  # found
+    assert "Asch found that" in out  # "Asch (1956) found": the year is an aside
+    for left_out in ("How would you", "Figure", "Conformity is the change", "(1956)"):
+        assert left_out not in out
+    assert critique(Candidate(asch, "", "")) is None
+
+
+def test_a_study_without_a_finding_or_a_procedure_gives_no_row(tmp_path):
+    text = (
+        "# Chapter 1: Memory\n\n## Tests\n\n"
+        "Karl Lashley (1950) conducted research on memory in rats for many years. He trained "
+        "rats to run a maze and then removed parts of their cortex. He wrote many papers.\n\n"
+        "Mary Smith (1990) conducted a study on sleep. The engineers found a way to build "
+        "quieter rooms for the sleepers.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    assert study_stories(chunks, frozenset({"Lashley", "Smith"}), {}, name) == []
+
+
+def test_a_study_leaning_on_the_sentence_before_takes_it_along(tmp_path):
+    """ "X (1963) wanted to test this defense": the defense is said before, in one paragraph."""
+    text = (
+        "# Chapter 1: Obedience\n\n## Orders\n\n"
+        "At the trial, the defense of the accused was that he had only followed orders. "
+        "Milgram (1963) wanted to test this defense, so he designed an experiment. The "
+        "participants were told to give shocks to a learner who made mistakes. They found "
+        "that 65% of the participants gave the strongest shock when the researcher insisted.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (story,) = study_stories(chunks, frozenset({"Milgram"}), {}, name)
+    assert story.row["output"].startswith("At the trial, the defense of the accused")
+    assert story.row["output"].endswith("gave the strongest shock when the researcher insisted.")
+    assert "the research by Milgram (1963)" in story.row["instruction"]
+    text = text.replace("At the trial, the defense", "What was the defense? It said that the")
+    name, chunks = _chunks(tmp_path, text)
+    assert study_stories(chunks, frozenset({"Milgram"}), {}, name) == []  # nothing to lean on
+
+
+def test_case_told_up_to_what_it_showed():
+    name, chunks, _ = _fixture()
+    rows = {s.row["instruction"]: s.row for s in case_stories(chunks, name)}
+    gage = rows["Describe the case of Phineas Gage and what it revealed."]
+    assert gage["category"] == "case_study"
+    assert gage["output"].startswith("In 1848 a young man named Phineas Gage")
+    assert gage["output"].endswith("controlling impulses and planning.")
+    assert "Within months he could walk" in gage["output"]  # what happened, in order
+
+
+def test_a_case_the_rules_already_tell_is_not_told_twice():
+    """H.M.'s case is one paragraph the rules report (study_rows): no second story row."""
+    name, chunks, plan = _fixture()
+    planned = with_stories(plan, chunks, name, 200)
+    stories = [
+        c.row
+        for found in planned.later.values()
+        for c in found
+        if c.notes and "composed" in c.notes[0]
+    ]
+    assert not any("Molaison" in r["instruction"] for r in stories)
+    assert any("Phineas Gage" in r["instruction"] for r in stories)
+
+
+def test_theory_someone_proposed():
+    name, chunks, plan = _fixture()
+    (maslow,) = theory_stories(chunks, plan.full_names, name)
+    assert maslow.row["category"] == "theory"
+    assert "hierarchy of needs" in maslow.row["instruction"]
+    assert "Abraham Maslow" in maslow.row["instruction"]
+    assert maslow.row["output"].startswith("Abraham Maslow proposed a hierarchy of needs in which")
+
+
+def test_theory_named_with_nothing_said_gives_no_row(tmp_path):
+    text = "# Chapter 1: Minds\n\n## Ideas\n\nJohn Doe proposed a theory of mind. Cats purr.\n"
+    name, chunks = _chunks(tmp_path, text)
+    assert theory_stories(chunks, {}, name) == []
+
+
+def test_one_sentence_study_asked_by_its_citation():
+    """Who (the citation), what was done (120 students), what was found; a sentence citing
+    two reviews is no one study."""
+    name, chunks, _ = _fixture()
+    (one,) = finding_stories(chunks, name, frozenset())
+    assert one.row["instruction"].startswith("Describe the study by Roediger and Karpicke (2006)")
+    assert one.row["output"].startswith("In a study of 120 students, Roediger and Karpicke found")
+    assert "Dunlosky" not in one.row["output"]
+    assert finding_stories(chunks, name, frozenset({"Roediger"})) == []  # told already
