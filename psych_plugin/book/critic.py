@@ -271,7 +271,8 @@ _FINDING = re.compile(
     r"\b(?:found|finds?|show(?:s|ed|n)?|demonstrat\w+|reveal\w*|suggest\w*|conclud\w+|"
     r"report\w*|discover\w*|indicat\w+|highlight\w*|identif\w+|insight|learned|became|"
     r"(?:more|less) likely|increas\w+|decreas\w+|reduc\w+|dropped|rose|fell|preferred|"
-    r"conformed|imitated|continued|observed that|began to|influenced by|consistent with)\b|\d%"
+    r"conformed|imitated|continued|observed that|began to|influenced by|consistent with|"
+    r"higher|lower|better|worse|stronger|weaker|poorer|greater|fewer|(?:more|less) \w+ly)\b|\d%"
 )
 
 

@@ -75,6 +75,7 @@ def _clean(sentence: str, first: bool) -> str:
     """Asides pointing elsewhere removed ("(Figure 12.20)", "(Milgram, 1965)"); a connective
     that tied the sentence to one left out dropped ("However, ...", "Yet, ...")."""
     text = _ASIDE.sub("", sentence).strip()
+    text = re.sub(r",? (?:for example|for instance),", "", text)  # the example is the row
     text = re.sub(r"\s+([,.;:])", r"\1", text)
     if not first:
         text = _YET.sub("", _DISCOURSE.sub("", text))
@@ -102,7 +103,8 @@ _LEANS = re.compile(
 # Leans on what came before without a pronoun: "this defense", "One of the earliest was ...".
 _DEICTIC = re.compile(
     r"\b(?:this|these|those|such) (?!(?:study|studies|experiments?|research|way|is|was|"
-    r"means|time|case|point)\b)[a-z]+\b|^(?:one of the|another|the other|the same|the first)\b",
+    r"means|time|case|point|who|that|which|of|in|with|whose|whom|at|from)\b)[a-z]+\b|"
+    r"^(?:one of the|another|the other|the same|the first)\b",
     re.IGNORECASE,
 )
 
@@ -115,7 +117,7 @@ _PROCEDURE = re.compile(
     rf"{_DID.pattern}|\b(?:was|were) (?:then |later |first |also )?(?:told|shown|asked|led|"
     r"given|assigned|randomly assigned|placed|exposed|presented|paid|instructed|taught|"
     r"trained|tested|observed|interviewed|followed|recruited|constructed|divided|paired|"
-    r"selected)\b|\bconfederates?\b|\b(?:volunteers?|participants|subjects)\b[^.]{0,40}\b"
+    r"selected|manipulated|measured|compared)\b|\bconfederates?\b|\b(?:volunteers?|participants|subjects)\b[^.]{0,40}\b"
     r"(?:were|was) (?:[a-z]+ )?(?:asked|told|shown|given|assigned|arrested|taken)\b|"
     r"\bdid not know that\b|\bin one (?:study|condition|scenario|experiment)\b",
 )
@@ -125,6 +127,8 @@ _RESULT = re.compile(
     r"\b\d+(?:\.\d+)?%\s+of\s+(?:the\s+)?(?:participants|subjects|children|students|people|"
     r"respondents|men|women)\b|\b(?:(?:was|were) (?:more|less) likely|(?:increased|decreased|"
     r"dropped|rose|fell)\b)|\bhad to be (?:ended|stopped)\b|\bbegan to show\b|"
+    r"\b(?:was|were) (?:higher|lower|greater|smaller|better|worse) (?:in|among|for|than)\b|"
+    r"\bfind that\b|"
     r"\b(?:highlighted|showed|suggests?|demonstrat\w+)\b"
 )
 # Who ran it: a study verb after the name or a study named by who ran it.
@@ -135,7 +139,18 @@ _STUDY_ACT = re.compile(
     r"\b(?:a|one|another|the|their|his|her|classic|famous|landmark) (?:[\w-]+ ){0,3}?"
     r"(?:study|experiment)s? (?:by|conducted by)\b|"
     r"\bknown as the [A-Z][\w’'-]*(?: [A-Za-z][\w’'-]*){0,3} (?:experiment|study)\b|"
-    r"\b(?:experiment|study),? conducted by\b"
+    r"\b(?:experiment|study),? conducted by\b|"
+    # "Agerström and Rooth (2011) examined ...", "Harding (2018) compared groups of ...": a
+    # cited name doing the study.
+    r"\b[A-Z][\w’'-]+(?: et al\.)? \((?:1[89]|20)\d\d[a-z]?\),? (?:then |also |first )?"
+    r"(?P<verb>examined|studied|compared|investigated|tested|gave|asked|surveyed|followed|"
+    r"measured|recruited|placed|exposed|assigned|observed|presented|trained|interviewed|"
+    r"showed)\b"
+)
+# The verbs of a study act that are themselves a method ("compared groups of students").
+_METHOD_ACT = word_set(
+    "compared tested gave asked surveyed followed measured recruited placed exposed assigned "
+    "observed presented trained interviewed showed"
 )
 _KNOWN_AS = re.compile(
     r"\bknown as the (?P<name>[A-Z][\w’'-]*(?: [A-Za-z][\w’'-]*){0,3} (?:experiment|study))\b"
@@ -163,7 +178,7 @@ _CASE_ASKS = (
     "What happened in the case of {name}, and what did it show?",
     "Describe the case of {name} and what it revealed.",
 )
-MAX_CHARS = 1200  # a study told in the book's sentences, not a page of it
+MAX_CHARS = 1400  # a study told in the book's sentences, not a page of it
 MAX_PROCEDURE = 5
 
 
@@ -182,7 +197,7 @@ def _person(
     by = act.group(0).endswith("by")
 
     def placed(start: int) -> bool:
-        return start < act.start() or by and act.end() <= start <= act.end() + 70
+        return start <= act.start() or by and act.end() <= start <= act.end() + 70
 
     for m in _CITED.finditer(sentence):
         named = _who(m)
@@ -210,6 +225,13 @@ _ABOUT_STUDY = re.compile(
     r"guards|volunteers|students|learners?|teachers?|confederates?|groups?)\b",
     re.IGNORECASE,
 )
+
+
+def _surname(who: str) -> str:
+    """ "Bandura et al. (1961)" -> "Bandura"; "Stanley Milgram" -> "Milgram"; "Garcia and
+    Koelling (1966)" -> "Garcia"."""
+    bare = re.sub(r" \(\d{4}\)$| et al\.", "", who)
+    return bare.split(" and ")[0].split()[-1]
 
 
 @dataclass(frozen=True)
@@ -274,7 +296,7 @@ def study_stories(
             who = _person(s.text, researchers, people, act)
             if not who:
                 continue
-            surname = re.sub(r" \(\d{4}\)$", "", who).split()[-1]
+            surname = _surname(who)
             if surname in done or surname in covered:
                 continue
             picked = _context(sents, i)
@@ -292,7 +314,14 @@ def study_stories(
                 picked.insert(0, before)  # "Stanley Milgram was a social psychology professor ..."
             # "conducted research on a baby" names the study, it does not say what was done.
             bare = s.text[: act.start()] + s.text[act.end() :]
-            procedure = 1 if _PROCEDURE.search(bare) else 0
+            verb = act.groupdict().get("verb")
+            # "examined hiring managers' decisions to invite equally qualified ...": a design.
+            method_act = (
+                verb in _METHOD_ACT
+                or verb is not None
+                and len(bare) - len(s.text[: act.start()]) >= 70
+            )
+            procedure = 1 if method_act or _PROCEDURE.search(bare) else 0
             found = None
             for k in range(i + 1, len(sents)):
                 t = sents[k]
@@ -305,10 +334,23 @@ def study_stories(
                         break  # another study begins
                 if not _usable(t):
                     continue
-                if _LEANS.match(t.text) and picked[-1] != k - 1:
-                    continue  # "They were asked ..." only right after the sentence it means
                 if surname not in t.text and not _ABOUT_STUDY.search(t.text):
                     continue  # "The engineers found a way ...": an aside, not the study
+                leans = _LEANS.match(t.text) or _DEICTIC.search(t.text)
+                if leans and picked[-1] != k - 1:
+                    # "They were asked ...", "The other seven were ...": with the sentence
+                    # they lean on, or not at all.
+                    prev = sents[k - 1]
+                    if not (
+                        k - 1 > i
+                        and prev.para == t.para
+                        and _usable(prev)
+                        and not _LEANS.match(prev.text)
+                        and not _DEICTIC.search(prev.text)
+                        and (_PROCEDURE.search(t.text) or _RESULT.search(t.text))
+                    ):
+                        continue
+                    picked.append(k - 1)
                 if procedure and _RESULT.search(t.text):
                     found = k
                     break
@@ -503,6 +545,69 @@ def theory_stories(
     return out
 
 
+# "In one study, 334 participants completed questionnaires ... (Cohen et al., 2003)": a study
+# the book introduces without its authors, cited at the end of its sentences.
+_UNNAMED = re.compile(
+    r"^(?:[A-Z][a-z]+, )?[Ii]n (?:one|a|an|another) (?!case\b)(?:[\w-]+ ){0,2}?(?:study|"
+    r"experiment)\b(?: (?:of|on|involving) [^,]{3,80})?,"
+)
+# After a study's procedure, a comparison is what it found ("sucked more strongly", "lower
+# blood pressure", "22% lower").
+_COMPARED = re.compile(
+    r"\b(?:more|less|higher|lower|greater|poorer|stronger|weaker|better|worse|fewer)\b"
+)
+_PAST = re.compile(r"\b(?:was|were|had been) [a-z]+(?:ed|en|wn|ld|ght)\b|\b[a-z]{3,}ed\b")
+
+
+def unnamed_stories(chunks: Sequence[Chunk], book: str, covered: frozenset[str]) -> list[Story]:
+    """ "In one study, ..." told in one to four sentences of a paragraph: what was done (the
+    opening sentence, in the past tense), what was found (the first finding after it, or in
+    it), and one citation among them, which names the study in the question."""
+    by_index = {c.index: c for c in chunks}
+    out: list[Story] = []
+    seen: set[tuple[str, str]] = set()
+    for _, sents in _section_sentences(chunks):
+        for i, s in enumerate(sents):
+            if not _UNNAMED.match(s.text) or not _usable(s) or not _PAST.search(s.text):
+                continue
+            picked = [i]
+            rest = s.text[s.text.find(",") :]
+            found = i if _RESULT.search(rest) or _COMPARED.search(rest) else None
+            k = i + 1
+            while found is None and k < min(i + 4, len(sents)) and sents[k].para == s.para:
+                t = sents[k]
+                if not _usable(t) or _DEICTIC.search(t.text) and picked[-1] != k - 1:
+                    break
+                picked.append(k)
+                if _RESULT.search(t.text) or _COMPARED.search(t.text):
+                    found = k
+                k += 1
+            if found is None:
+                continue
+            cites = {
+                _who(m)
+                for k in picked
+                for m in _CITED.finditer(sents[k].text)
+                if m.group("who2") and _who(m) is not None
+            }
+            if len(cites) != 1:
+                continue  # no one to name the study by, or several studies
+            named = cites.pop()
+            assert named is not None
+            who, year = named
+            if who.split()[0] in covered or (who, year) in seen:
+                continue
+            seen.add((who, year))
+            output = _compose(sents, picked)
+            if len(output) > MAX_CHARS:
+                continue
+            ask = pick(who + year, _ONE_ASKS).format(who=who, year=year)
+            row = make_row(ask, "", output, "experiment", by_index[s.chunk].source(book))
+            passage = " ".join(sents[k].text for k in picked)
+            out.append(Story(row, passage, s.chunk, who.split()[0]))
+    return out
+
+
 # One sentence that tells a whole study: "In a study of over 450,000 U.S. residents surveyed by
 # the Gallup Organization, Kahneman and Deaton (2010) found that well-being rises with ...".
 _SAMPLE = re.compile(
@@ -511,10 +616,6 @@ _SAMPLE = re.compile(
     r"children|students|adolescents|infants|babies|patients|employees|workers|residents|"
     r"individuals|couples|families|twins|parents|officers|teens|subjects|[A-Z][a-z]+ns|"
     r"[A-Z][a-z]+ers)\b"
-)
-_ONE_DONE = re.compile(
-    r"\b(?:surveyed|interviewed|followed|tracked|compared|randomly assigned|assigned|asked|gave|"
-    r"measured|observed|exposed|presented|showed|trained|tested|manipulated|recruited|studied)\b"
 )
 _ONE_FOUND = re.compile(
     r"\b(?:found|showed|revealed|reported|demonstrated|discovered|concluded|identified) "
@@ -534,7 +635,7 @@ def finding_stories(chunks: Sequence[Chunk], book: str, covered: frozenset[str])
             found = _ONE_FOUND.search(s.text)
             if found is None or not _usable(s) or _LEANS.match(s.text):
                 continue
-            done = _SAMPLE.search(s.text) or _ONE_DONE.search(s.text[: found.start()])
+            done = _SAMPLE.search(s.text)
             if done is None or done.start() > found.start():
                 continue
             cites = [
@@ -543,6 +644,7 @@ def finding_stories(chunks: Sequence[Chunk], book: str, covered: frozenset[str])
                 if _who(m) is not None
                 # "the Gallup Organization, Kahneman and Deaton (2010)": not one name list
                 and not re.search(r"\b[A-Z][a-z]+ $", s.text[: m.start()])
+                and not re.match(r"[A-Z]\w+ [A-Z]\w+,", m.group(0))  # "Gallup Organization, ..."
             ]
             if len(cites) != 1:
                 continue  # no one, or several studies at once
@@ -565,6 +667,97 @@ _ONE_ASKS = (
 )
 
 
+# "Ainsworth identified three types of parent-child attachments: secure, avoidant, and
+# resistant." -> "What three types of parent-child attachments did Mary Ainsworth identify?"
+_NUMBERS = "two|three|four|five|six|seven|eight"
+_KINDS = (
+    r"kinds|types|stages|levels|components|categories|factors|dimensions|styles|phases|forms|"
+    r"parts|processes|elements"
+)
+_CLASSIFIED = re.compile(
+    r"^(?:(?:In (?:the )?\d{4}s?|Based on [^,]{5,80}|Through (?:his|her|their) [a-z]+), )?"
+    r"(?P<who>(?:[A-Z][a-z]+ )?[A-Z][a-z]+(?: (?:and|&) [A-Z][a-z]+)?)(?: \((?:1[89]|20)\d\d\))? "
+    r"(?:also |further |later |first )?(?P<verb>identified|proposed|described|distinguished|"
+    r"categorized|organized|divided|classified|outlined|realized that an? [a-z]+ has)"
+    r"(?: (?P<what>(?:the|an?|his|her|their|these) [\w -]{2,40}?) into)? "
+    r"(?P<n>" + _NUMBERS + r") (?P<adj>(?:[a-z-]+ )?)(?P<kind>" + _KINDS + r")"
+    r"(?P<of> of [a-z][\w -]{2,50}?)?(?: (?:that|which) [^:]{3,80})?:\s*(?P<list>[^:]{3,300})"
+)
+_VERB_BASE = {
+    "identified": "identify",
+    "proposed": "propose",
+    "described": "describe",
+    "distinguished": "distinguish",
+    "categorized": "categorize",
+    "organized": "organize",
+    "divided": "divide",
+    "classified": "classify",
+    "outlined": "outline",
+}
+# "The relaxation response technique ... consists of four components: sitting upright ..."
+_STEPS_OF = re.compile(
+    r"^(?:The |A |An )?(?P<x>[\w -]{3,60}? (?:technique|method|therapy|procedure|training|"
+    r"program|intervention))\b[^:]{0,120}? (?:consists of|involves|includes|has) (?P<n>"
+    + _NUMBERS
+    + r") (?:main |basic |key )?(?P<kind>components|steps|phases|parts|stages)\b[^:]{0,40}:"
+    r"\s*(?P<list>[^:]{10,400})$"
+)
+
+
+def classification_stories(
+    chunks: Sequence[Chunk], people: Mapping[str, str], book: str
+) -> list[Story]:
+    """The kinds, stages or parts a named person set out ("What three kinds of models did
+    Albert Bandura identify?"), as theory rows; the components or steps of a technique ("What
+    are the four components of the relaxation response technique?"), as how_to rows. The
+    answer is the book's sentence with its list, cut at a second colon."""
+    by_index = {c.index: c for c in chunks}
+    out: list[Story] = []
+    for _, sents in _section_sentences(chunks):
+        for s in sents:
+            text = _ASIDE.sub("", s.text)
+            text = re.sub(r"\s+([,.;:])", r"\1", text)
+            if not _usable(s, True):
+                continue
+            m = _CLASSIFIED.match(text)
+            steps = None if m else _STEPS_OF.match(text)
+            if steps and re.search(r"\b(?:is|are|was|were)\b", steps.group("x")):
+                steps = None  # "The method of loci is a memory technique that ...": no name
+            if m is not None:
+                who = m.group("who")
+                if who.split()[0] in _NOT_WHO or who in ("Researchers", "Psychologists"):
+                    continue
+                who = people.get(who, who)
+                n, kind = m.group("n"), m.group("kind")
+                adj = m.group("adj")
+                of = (m.group("of") or "").strip()
+                verb = m.group("verb")
+                if verb.startswith("realized"):
+                    continue  # "realized that an organism has two types of responses": no act
+                base = _VERB_BASE[verb]
+                if m.group("what"):
+                    what = re.sub(r"^(?:his|her|their|these) ", "the ", m.group("what"))
+                    ask = f"Into which {n} {adj}{kind} did {who} {base} {what}?"
+                elif of or adj:
+                    ask = f"What {n} {adj}{kind}{' ' + of if of else ''} did {who} {base}?"
+                else:
+                    continue  # "three components to our personality": of what?
+                category = "theory"
+                output = text[: m.end()]
+            elif steps is not None:
+                x = steps.group("x").strip()
+                x = x[0].lower() + x[1:] if not x[:2].isupper() else x
+                ask = f"What are the {steps.group('n')} {steps.group('kind')} of the {x}?"
+                category = "how_to"
+                output = text[: steps.end()]
+            else:
+                continue
+            output = _sentence_end(output.rstrip(" ,;"))
+            row = make_row(ask, "", output, category, by_index[s.chunk].source(book))
+            out.append(Story(row, s.text, s.chunk, ""))
+    return out
+
+
 def story_candidates(
     chunks: Sequence[Chunk],
     researchers: frozenset[str],
@@ -580,9 +773,12 @@ def story_candidates(
         *study_stories(chunks, researchers, people, book, covered),
         *case_stories(chunks, book, covered),
         *theory_stories(chunks, people, book, defined),
+        *classification_stories(chunks, people, book),
     ]
     told = frozenset(st.who for st in stories) | covered
     stories.extend(finding_stories(chunks, book, told))
+    told = told | frozenset(st.who for st in stories)
+    stories.extend(unnamed_stories(chunks, book, told))
     for st in stories:
         c = by_index[st.chunk]
         section = " > ".join(t for t in (c.chapter, c.section) if t)

@@ -375,7 +375,7 @@ def test_a_case_must_say_what_it_showed():
     row = make_row(
         "What happened in the case of Ann Lee, and what did it show?",
         "",
-        "In 1900 a woman named Ann Lee was thrown from a horse. She was taken to a hospital in a cart.",
+        "In 1900 a woman named Ann Lee was thrown from a horse. She was taken to a hospital.",
         "case_study",
         "book",
     )

@@ -32,10 +32,12 @@ def test_categories_need_evidence(tmp_path, capsys):
         by_cat.setdefault(r["category"], []).append(r)
     assert not any(r["input"] for r in rows)  # no row answers by copying its own input
     studies = sorted(r["source"].rsplit("> ", 1)[-1] for r in by_cat["experiment"])
-    # Ebbinghaus, Bandura (one paragraph); Asch (told over two), Roediger (one sentence)
+    # Ebbinghaus, Bandura (one paragraph); Asch (told over two), Roediger (one sentence),
+    # Perham and Vizard ("In one study, ...", named by its citation)
     assert studies == [
         "Asch's Line Experiments",
         "Forgetting",
+        "Needs and Well-Being",
         "Needs and Well-Being",
         "Observational Learning",
     ]
@@ -467,10 +469,11 @@ def test_steps_a_person_takes_are_how_to_and_stages_are_theory(tmp_path):
     out = tmp_path / "out.jsonl"
     assert build(BOOK, out) == 0
     rows = rows_of(out)
-    (how,) = [r for r in rows if r["category"] == "how_to"]
+    how, keyword = [r for r in rows if r["category"] == "how_to"]
     assert (
         how["instruction"] == "What are the steps in the process of progressive muscle relaxation?"
     )
+    assert keyword["instruction"] == "What are the three steps of the keyword technique?"
     staged = [r for r in rows if r["instruction"].startswith("What are the stages")]
     assert len(staged) == 2 and {r["category"] for r in staged} == {"theory"}
 

@@ -133,3 +133,58 @@ def test_one_sentence_study_asked_by_its_citation():
     assert one.row["output"].startswith("In a study of 120 students, Roediger and Karpicke found")
     assert "Dunlosky" not in one.row["output"]
     assert finding_stories(chunks, name, frozenset({"Roediger"})) == []  # told already
+
+
+def test_a_study_introduced_without_its_authors_is_named_by_its_citation():
+    """ "In one study, ..." then what was found, cited at the end: the citation names it in
+    the question and leaves the answer."""
+    from psych_plugin.book.stories import unnamed_stories
+
+    name, chunks, _ = _fixture()
+    (one,) = unnamed_stories(chunks, name, frozenset())
+    assert one.row["instruction"].startswith("What did the study by Perham and Vizard (2011)")
+    assert one.row["output"] == (
+        "In one study, 60 volunteers were given a list of words to learn while music played. "
+        "Those who heard songs with lyrics recalled fewer words than those who studied in silence."
+    )
+    assert unnamed_stories(chunks, name, frozenset({"Perham"})) == []
+
+
+def test_a_study_without_a_citation_or_a_finding_is_not_named(tmp_path):
+    from psych_plugin.book.stories import unnamed_stories
+
+    text = (
+        "# Chapter 1: Sleep\n\n## Naps\n\n"
+        "In one study, 40 students were given a nap before an exam. Those who napped scored "
+        "higher than those who did not.\n\n"
+        "In another study, 30 adults were kept awake all night and then tested on a list of "
+        "words (Lee & Park, 2001). The test was held in a quiet room.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    assert unnamed_stories(chunks, name, frozenset()) == []
+
+
+def test_kinds_someone_described_and_steps_of_a_technique():
+    from psych_plugin.book.stories import classification_stories
+
+    name, chunks, plan = _fixture()
+    rows = {s.row["instruction"]: s.row for s in classification_stories(chunks, {}, name)}
+    styles = rows["What four parenting styles did Diana Baumrind describe?"]
+    assert styles["category"] == "theory"
+    assert styles["output"].endswith("permissive, and uninvolved.")
+    steps = rows["What are the three steps of the keyword technique?"]
+    assert steps["category"] == "how_to"
+    assert steps["output"].startswith("The keyword technique consists of three steps: choosing")
+
+
+def test_kinds_with_no_one_or_nothing_they_are_of_give_no_row(tmp_path):
+    from psych_plugin.book.stories import classification_stories
+
+    text = (
+        "# Chapter 1: Minds\n\n## Parts\n\n"
+        "Researchers identified three kinds of memory: sensory, short-term, and long-term. "
+        "Freud also proposed three components to our personality: the id, ego, and superego. "
+        "The method of loci is a memory technique that has three steps: walk, place, recall.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    assert classification_stories(chunks, {}, name) == []
