@@ -23,6 +23,7 @@ from .rules import (
     _CITED,
     _DID,
     _FOUND,
+    _NOT_ABOUT,
     _NOT_WHO,
     _REPORTED,
     BookPlan,
@@ -184,7 +185,8 @@ MAX_PROCEDURE = 5
 
 _NOT_GIVEN = word_set(
     "United New North South East West Supreme American British National Royal Johns Palo "
-    "Nazi Harvard Stanford Yale Papua Little Santa San Los Las Saint St"
+    "Nazi Harvard Stanford Yale Papua Little Santa San Los Las Saint St Then Also When While "
+    "After Before Later Today Thus Here"
 )
 
 
@@ -758,6 +760,75 @@ def classification_stories(
     return out
 
 
+# "According to Freud, unacceptable urges ... are kept in our unconscious ..." -> "What did
+# Sigmund Freud propose about unacceptable urges and desires?"; "According to the drive
+# theory of motivation, deviations from homeostasis ..." -> "What does the drive theory of
+# motivation propose?".
+_ACCORDING = re.compile(
+    r"^According to (?:(?P<theory>(?:the )?(?:[A-Z][\w’'-]*(?:’s|'s) )?(?:[\w’'-]+ ){0,4}?"
+    r"(?:theory|model|hypothesis|approach|view|perspective|concept of [a-z][\w -]{2,30}?)"
+    r"(?: of [a-z][\w-]*(?: [a-z][\w-]*){0,2}?)?)|(?P<who>(?:[A-Z][a-z]+ )?[A-Z][a-z]+)"
+    r"(?: \((?:1[89]|20)\d\d\))?), (?P<claim>.{20,})$"
+)
+_ABOUT = re.compile(
+    r"^(?P<about>(?:the |a |an )?[a-z][\w’'-]*(?: [a-z][\w’'-]*){0,3}?)"
+    r"(?=,| (?:is|are|was|were|can|could|cannot|should|must|will|would|may|might|has|have|"
+    r"had|do|does|did|develops?|occurs?|acts?|remains?|needs?|progress(?:es)?|reflect(?:s|ed)?|"
+    r"determines?|experiences?|learns?|depends?|involves?|results?)\b)"
+)
+
+
+def according_stories(chunks: Sequence[Chunk], people: Mapping[str, str], book: str) -> list[Story]:
+    """What a named theory or a named theorist holds, as the book reports it with "According
+    to X, ...": a theory row answered with that sentence. Not "According to this theory"
+    (which?), a study ("According to Karau and Williams (1993), college students were ..."),
+    or a claim about "we" or "our" with no subject a question can name."""
+    by_index = {c.index: c for c in chunks}
+    out: list[Story] = []
+    seen: set[str] = set()
+    for _, sents in _section_sentences(chunks):
+        for s in sents:
+            text = re.sub(r"\s+([,.;:])", r"\1", _ASIDE.sub("", s.text))
+            m = _ACCORDING.match(text)
+            if m is None or not _usable(s, True) or _DEICTIC.search(m.group("claim")[:60]):
+                continue
+            if m.group("theory"):
+                theory = m.group("theory")
+                if re.match(r"(?:the )?(?:this|that|their|his|her|its)\b", theory):
+                    continue
+                shown = theory if theory.startswith("the ") or theory[:1].isupper() else theory
+                if not shown.startswith("the ") and not re.search(r"(?:’s|'s) ", shown):
+                    shown = f"the {shown}" if " of " in shown else shown
+                ask = f"What does {shown} propose?"
+                key = term_key(theory)
+            else:
+                who = m.group("who")
+                if who.split()[0] in _NOT_WHO or re.search(r"\(\d{4}\)", s.text[:60]):
+                    continue  # "According to Cialdini (2008), men who viewed ...": a study
+                about = _ABOUT.match(m.group("claim"))
+                if about is None:
+                    continue
+                subject = about.group("about")
+                words = subject.split()
+                if words[0] in _NOT_ABOUT or set(words) & {"who", "which", "that", "our", "we"}:
+                    continue  # "a person who ...": no subject a question can name
+                if re.fullmatch(
+                    r"(?:the |a |an )?(?:individual|person|people|boy|girl|child|one)", subject
+                ):
+                    continue  # "What did Freud propose about the boy?": which boy?
+                full = people.get(who, who)
+                who = full if full.split()[0] not in _NOT_GIVEN else who  # not "Then Watson"
+                ask = f"What did {who} propose about {subject}?"
+                key = f"{who} {subject}"
+            if key in seen:
+                continue
+            seen.add(key)
+            output = _sentence_end(text)
+            row = make_row(ask, "", output, "theory", by_index[s.chunk].source(book))
+            out.append(Story(row, s.text, s.chunk, ""))
+    return out
+
+
 def story_candidates(
     chunks: Sequence[Chunk],
     researchers: frozenset[str],
@@ -774,6 +845,7 @@ def story_candidates(
         *case_stories(chunks, book, covered),
         *theory_stories(chunks, people, book, defined),
         *classification_stories(chunks, people, book),
+        *according_stories(chunks, people, book),
     ]
     told = frozenset(st.who for st in stories) | covered
     stories.extend(finding_stories(chunks, book, told))

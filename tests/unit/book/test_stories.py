@@ -188,3 +188,16 @@ def test_kinds_with_no_one_or_nothing_they_are_of_give_no_row(tmp_path):
     )
     name, chunks = _chunks(tmp_path, text)
     assert classification_stories(chunks, {}, name) == []
+
+
+def test_according_to_a_theorist_asks_what_they_proposed():
+    """ "According to Maslow, self-actualized people ...": asked about its subject, by the
+    name the book gives in full; "According to the boy" (no subject to name) and "According
+    to this theory" (which?) give none."""
+    from psych_plugin.book.stories import according_stories
+
+    name, chunks, plan = _fixture()
+    (row,) = [s.row for s in according_stories(chunks, plan.full_names, name)]
+    assert row["instruction"] == "What did Abraham Maslow propose about self-actualized people?"
+    assert row["category"] == "theory"
+    assert row["output"].startswith("According to Maslow, self-actualized people are")
