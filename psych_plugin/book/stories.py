@@ -76,7 +76,7 @@ def _clean(sentence: str, first: bool) -> str:
     """Asides pointing elsewhere removed ("(Figure 12.20)", "(Milgram, 1965)"); a connective
     that tied the sentence to one left out dropped ("However, ...", "Yet, ...")."""
     text = _ASIDE.sub("", sentence).strip()
-    text = re.sub(r",? (?:for example|for instance),", "", text)  # the example is the row
+    text = re.sub(r", (?:for example|for instance),", ",", text)  # the example is the row
     text = re.sub(r"\s+([,.;:])", r"\1", text)
     if not first:
         text = _YET.sub("", _DISCOURSE.sub("", text))
@@ -126,8 +126,9 @@ _PROCEDURE = re.compile(
 _RESULT = re.compile(
     rf"{_FOUND.pattern}|{_REPORTED.pattern}|"
     r"\b\d+(?:\.\d+)?%\s+of\s+(?:the\s+)?(?:participants|subjects|children|students|people|"
-    r"respondents|men|women)\b|\b(?:(?:was|were) (?:more|less) likely|(?:increased|decreased|"
-    r"dropped|rose|fell)\b)|\bhad to be (?:ended|stopped)\b|\bbegan to show\b|"
+    r"respondents|men|women)\b|\b(?:(?:was|were) (?:more|less) likely|(?<!which )(?<!that )"
+    r"(?:increased|decreased|dropped|rose|fell)\b)|\bhad to be (?:ended|stopped)\b|"
+    r"\bbegan to show\b|"
     r"\b(?:was|were) (?:higher|lower|greater|smaller|better|worse) (?:in|among|for|than)\b|"
     r"\bfind that\b|"
     r"\b(?:highlighted|showed|suggests?|demonstrat\w+)\b"
@@ -221,6 +222,10 @@ def _person(
 
 
 # A sentence that is about the study, not an aside: its people, its researchers, its results.
+_PEOPLE = re.compile(
+    r"\b(?:participants|subjects|students|children|infants|adults|men|women|workers|employees|"
+    r"managers|patients|volunteers|applicants|teams|officers|parents|couples|people)\b"
+)
 _ABOUT_STUDY = re.compile(
     r"\b(?:participants?|subjects?|researchers?|experimenters?|results|findings|study|"
     r"experiments?|they|he|she|children|infants|babies|monkeys|rats|dogs|pigeons|prisoners|"
@@ -317,11 +322,11 @@ def study_stories(
             # "conducted research on a baby" names the study, it does not say what was done.
             bare = s.text[: act.start()] + s.text[act.end() :]
             verb = act.groupdict().get("verb")
-            # "examined hiring managers' decisions to invite equally qualified ...": a design.
-            method_act = (
-                verb in _METHOD_ACT
-                or verb is not None
-                and len(bare) - len(s.text[: act.start()]) >= 70
+            # "examined hiring managers' decisions to invite equally qualified ...": a design,
+            # with the people studied ("examined the use of virtual reality" is a topic).
+            rest = s.text[act.end() :]
+            method_act = verb in _METHOD_ACT or (
+                verb is not None and len(rest) >= 60 and _PEOPLE.search(rest) is not None
             )
             procedure = 1 if method_act or _PROCEDURE.search(bare) else 0
             found = None
@@ -334,6 +339,11 @@ def study_stories(
                     other = _person(t.text, researchers, people, other_act)
                     if other and other.split()[-1] != who.split()[-1]:
                         break  # another study begins
+                # (Not the co-authors in its citation: "(Mischel, Ebbesen, & Raskoff, 1972)".)
+                others = set(re.findall(r"\b[A-Z][a-z]{2,}\b", _ASIDE.sub("", t.text)))
+                others &= researchers
+                if others - set(re.findall(r"\b[A-Z][a-z]{2,}\b", who)):
+                    break  # "Burger partially replicated this study": someone else's
                 if not _usable(t):
                     continue
                 if surname not in t.text and not _ABOUT_STUDY.search(t.text):
@@ -766,7 +776,7 @@ def classification_stories(
 # motivation propose?".
 _ACCORDING = re.compile(
     r"^According to (?:(?P<theory>(?:the )?(?:[A-Z][\w’'-]*(?:’s|'s) )?(?:[\w’'-]+ ){0,4}?"
-    r"(?:theory|model|hypothesis|approach|view|perspective|concept of [a-z][\w -]{2,30}?)"
+    r"(?:theory|model|hypothesis|concept of [a-z][\w -]{2,30}?)"
     r"(?: of [a-z][\w-]*(?: [a-z][\w-]*){0,2}?)?)|(?P<who>(?:[A-Z][a-z]+ )?[A-Z][a-z]+)"
     r"(?: \((?:1[89]|20)\d\d\))?), (?P<claim>.{20,})$"
 )

@@ -201,3 +201,24 @@ def test_according_to_a_theorist_asks_what_they_proposed():
     assert row["instruction"] == "What did Abraham Maslow propose about self-actualized people?"
     assert row["category"] == "theory"
     assert row["output"].startswith("According to Maslow, self-actualized people are")
+
+
+def test_a_story_stops_where_someone_elses_study_begins(tmp_path):
+    """ "Burger partially replicated this study. He found ...": Burger's finding is not
+    Martin and Bull's; "shocks, which increased in 15-volt steps" is the procedure, not a
+    finding; "examined the use of virtual reality" names a topic, not what was done."""
+    text = (
+        "# Chapter 1: Obedience\n\n## Orders\n\n"
+        "In a study by Martin and Bull (2008), midwives privately filled out a questionnaire "
+        "about their work. Then, a senior midwife asked the junior midwives to do something "
+        "they had opposed. Burger (2009) partially replicated this study. He found that most "
+        "people obeyed.\n\n"
+        "Lee (2001) designed an experiment and recruited 40 men. The participants were told "
+        "to give shocks, which increased in 15-volt steps. The participants believed the "
+        "shocks were real.\n\n"
+        "Park and Cho (2015) examined the use of virtual reality as a possible rehabilitative "
+        "method for memory. They found that it helped.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    found = study_stories(chunks, frozenset({"Martin", "Bull", "Burger", "Lee", "Park"}), {}, name)
+    assert found == []
