@@ -290,7 +290,7 @@ def build_dataset(
         name,
         style,
         o,
-        with_stories(plan_book(chunks, style, name), chunks, name, o.min_paragraph),
+        with_stories(plan_book(chunks, style, name), chunks, name, o.min_paragraph, style),
         client,
         RowFilter(eval_keys),
         Critic(style.text),

@@ -868,6 +868,8 @@ class BookPlan:
     later: dict[int, list[Candidate]] = field(default_factory=dict)
     researchers: frozenset[str] = frozenset()  # surnames the book cites with a year
     full_names: dict[str, str] = field(default_factory=dict)  # "James" -> "William James"
+    # term key -> (chunk index, the definition kept, its passage)
+    definitions: dict[str, tuple[int, Definition, str]] = field(default_factory=dict)
 
 
 # Heads too general to make two terms siblings ("limbic system" / "endocrine system").
@@ -1012,7 +1014,7 @@ def plan_book(chunks: Sequence[Chunk], style: TermStyle, book: str = "") -> Book
         if f.definition.glossary:
             glossary.setdefault(term_key(f.definition.term), (index, f.definition, f.passage))
     later = _sibling_rows(defs, glossary, chunks, style, book)
-    return BookPlan(chosen, known, later, frozenset(researchers), _full_names(chunks))
+    return BookPlan(chosen, known, later, frozenset(researchers), _full_names(chunks), defs)
 
 
 # "William James", "Lev Vygotsky": a given name and a surname, as a book first names someone.

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .critic import Candidate
-from .definitions import _ASIDE, _DISCOURSE, _sentence_end
+from .definitions import _ASIDE, _DISCOURSE, TermStyle, _sentence_end
 from .reading import Chunk
 from .rows import make_row
 from .rules import (
@@ -28,6 +28,7 @@ from .rules import (
     _REPORTED,
     BookPlan,
     _who,
+    pair_row,
     study_rows,
     term_key,
 )
@@ -839,6 +840,42 @@ def according_stories(chunks: Sequence[Chunk], people: Mapping[str, str], book: 
     return out
 
 
+# "There are two types of personality tests: self-report inventories and projective tests."
+_TWO_KINDS = re.compile(
+    r"\btwo (?:main |basic |broad |fundamental |major |distinct )?(?:types|kinds|forms|"
+    r"categories|classes) of (?P<what>[a-z][\w -]{2,40}?)(?: [^:]{0,60})?:\s*(?:the )?"
+    r"(?P<a>[a-z][\w -]{2,50}?)(?: \([^)]*\))?,? (?:and|or|versus) (?:the )?"
+    r"(?P<b>[a-z][\w -]{2,50}?)(?: \([^)]*\))?\.?$"
+)
+
+
+def kinds_pairs(
+    chunks: Sequence[Chunk], plan: BookPlan, style: TermStyle, book: str
+) -> list[Story]:
+    """The two kinds of something the book names in one sentence, both terms it defines:
+    "How do self-report inventories differ from projective tests?", answered with the two
+    definitions (the book sets them side by side)."""
+    by_index = {c.index: c for c in chunks}
+    out: list[Story] = []
+    seen: set[frozenset[str]] = set()
+    for _, sents in _section_sentences(chunks):
+        for s in sents:
+            m = _TWO_KINDS.search(_ASIDE.sub("", s.text))
+            if m is None:
+                continue
+            ka, kb = term_key(m.group("a")), term_key(m.group("b"))
+            if ka not in plan.definitions or kb not in plan.definitions or ka == kb:
+                continue
+            if frozenset((ka, kb)) in seen:
+                continue
+            seen.add(frozenset((ka, kb)))
+            (_, da, pa), (_, db, pb) = plan.definitions[ka], plan.definitions[kb]
+            row = pair_row(da, db, style, by_index[s.chunk].source(book))
+            passage = " ".join(dict.fromkeys((s.text, pa, pb)))
+            out.append(Story(row, passage, s.chunk, ""))
+    return out
+
+
 def story_candidates(
     chunks: Sequence[Chunk],
     researchers: frozenset[str],
@@ -871,7 +908,11 @@ def story_candidates(
 
 
 def with_stories(
-    plan: BookPlan, chunks: Sequence[Chunk], book: str, min_paragraph: int
+    plan: BookPlan,
+    chunks: Sequence[Chunk],
+    book: str,
+    min_paragraph: int,
+    style: TermStyle | None = None,
 ) -> BookPlan:
     """The plan with the story rows added to the chunks they are made in. A study the rules
     already report from one paragraph (study_rows) is not told again."""
@@ -895,4 +936,11 @@ def with_stories(
     later = {k: list(v) for k, v in plan.later.items()}
     for index, found in stories.items():
         later.setdefault(index, []).extend(found)
+    if style is not None:
+        by_index = {c.index: c for c in chunks}
+        for st in kinds_pairs(chunks, plan, style, book):
+            c = by_index[st.chunk]
+            section = " > ".join(t for t in (c.chapter, c.section) if t)
+            note = ("the two kinds the book names in one sentence, with their definitions",)
+            later.setdefault(st.chunk, []).append(Candidate(st.row, section, st.passage, note))
     return replace(plan, later=later)

@@ -222,3 +222,27 @@ def test_a_story_stops_where_someone_elses_study_begins(tmp_path):
     name, chunks = _chunks(tmp_path, text)
     found = study_stories(chunks, frozenset({"Martin", "Bull", "Burger", "Lee", "Park"}), {}, name)
     assert found == []
+
+
+def test_two_kinds_named_in_one_sentence_are_compared_by_their_definitions(tmp_path):
+    from psych_plugin.book.stories import kinds_pairs
+
+    text = (
+        "# Chapter 1: Tests\n\n## Kinds\n\n"
+        "There are two types of personality tests: self-report inventories and projective "
+        "tests. **Self-report inventories** are tests in which people answer written questions "
+        "about themselves. **Projective tests** are tests in which people respond to ambiguous "
+        "pictures or words.\n\n"
+        "There are two kinds of weather: rain and sun.\n"
+    )
+    path = tmp_path / "book.md"
+    path.write_text(text, encoding="utf-8")
+    book = read_book(path)
+    name, chunks = split_book(path, book)
+    style = TermStyle(book)
+    (pair,) = kinds_pairs(chunks, plan_book(chunks, style, name), style, name)
+    assert pair.row["category"] == "comparison"
+    assert "self-report inventories" in pair.row["instruction"]
+    assert "projective tests" in pair.row["instruction"]
+    assert pair.row["output"].startswith("Self-report inventories are tests in which people")
+    assert "In contrast, projective tests are tests" in pair.row["output"]
