@@ -842,8 +842,8 @@ def according_stories(chunks: Sequence[Chunk], people: Mapping[str, str], book: 
 
 # "There are two types of personality tests: self-report inventories and projective tests."
 _TWO_KINDS = re.compile(
-    r"\btwo (?:main |basic |broad |fundamental |major |distinct )?(?:types|kinds|forms|"
-    r"categories|classes) of (?P<what>[a-z][\w -]{2,40}?)(?: [^:]{0,60})?:\s*(?:the )?"
+    r"\b[Tt]wo (?:main |basic |broad |fundamental |major |distinct )?(?:types|kinds|forms|"
+    r"categories|classes) of (?P<what>[a-z][\w -]{2,40}?)(?: [^:]{0,60})?(?::| are)\s*(?:the )?"
     r"(?P<a>[a-z][\w -]{2,50}?)(?: \([^)]*\))?,? (?:and|or|versus) (?:the )?"
     r"(?P<b>[a-z][\w -]{2,50}?)(?: \([^)]*\))?\.?$"
 )
