@@ -757,6 +757,10 @@ def classification_stories(
                     continue  # "three components to our personality": of what?
                 category = "theory"
                 output = text[: m.end()]
+                lead = re.match(r"(?:Based on|Through) [^,]*, ", output)
+                if lead and _DEICTIC.search(lead.group(0)):
+                    # "Based on these observations, ...": the observations are not in the row.
+                    output = output[lead.end() :]
             elif steps is not None:
                 x = steps.group("x").strip()
                 x = x[0].lower() + x[1:] if not x[:2].isupper() else x

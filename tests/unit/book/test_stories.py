@@ -246,3 +246,17 @@ def test_two_kinds_named_in_one_sentence_are_compared_by_their_definitions(tmp_p
     assert "projective tests" in pair.row["instruction"]
     assert pair.row["output"].startswith("Self-report inventories are tests in which people")
     assert "In contrast, projective tests are tests" in pair.row["output"]
+
+
+def test_a_lead_pointing_back_is_dropped_from_kinds(tmp_path):
+    from psych_plugin.book.stories import classification_stories
+
+    text = (
+        "# Chapter 1: Sleep\n\n## Cycles\n\n"
+        "Based on these observations, Kim and Lee divided the sleep cycle into four phases "
+        "that recur through the night: drowsy, light, deep, and dreaming.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (row,) = [s.row for s in classification_stories(chunks, {}, name)]
+    assert row["instruction"] == "Into which four phases did Kim and Lee divide the sleep cycle?"
+    assert row["output"].startswith("Kim and Lee divided the sleep cycle into four phases")
