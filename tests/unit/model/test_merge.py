@@ -230,7 +230,7 @@ def test_compare_logits_runs_every_model_on_the_training_prompt(
     shutil.copytree(tiny_model, merged)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     tokenizer._tokenizer.post_processor = TemplateProcessing(
-        single="<|im_start|> $A", special_tokens=[("<|im_start|>", 1)]
+        single="<|im_start|> $A", special_tokens=[("<|im_start|>", 151644)]
     )
     tokenizer.save_pretrained(merged)
     questions = ["What is memory?", "Define attention."]
@@ -239,7 +239,7 @@ def test_compare_logits_runs_every_model_on_the_training_prompt(
     prompts = [render_prompt(chat, tokenizer, q) for q in questions]
     assert prompts[0].startswith("<|im_start|>system\n")
     want = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
-    assert want[0][0] == 1 and tokenizer(prompts[0]).input_ids[:2] == [1, 1]
+    assert want[0][0] == 151644 and tokenizer(prompts[0]).input_ids[:2] == [151644, 151644]
     assert model_loads.ids[str(merged)] == want
     assert model_loads.ids[str(tiny_model)] == [want[0], want[0], want[1], want[1]]
     assert 0 < check.adapter_effect < 0.5 and check.restored == []
