@@ -298,7 +298,9 @@ def _experiment_problem(output: str, category: str = "experiment") -> tuple[str,
     finding = output[output.rfind(". ", 0, sized.start()) + 1 :] if sized else ""
     if sized and not _DIRECTION.search(finding):
         return "experiment: finding without direction", sized.group(0)
-    if _BARE_METHOD.match(output):
+    if _BARE_METHOD.match(output) and len(re.findall(r"[.!?](?:\s|$)", output)) <= 2:
+        # Who and what was found, and nothing between: a row told at more length says what
+        # was done in the sentences after.
         return "experiment: method not said", output.split(".")[0][:80]
     return None
 

@@ -260,3 +260,45 @@ def test_a_lead_pointing_back_is_dropped_from_kinds(tmp_path):
     (row,) = [s.row for s in classification_stories(chunks, {}, name)]
     assert row["instruction"] == "Into which four phases did Kim and Lee divide the sleep cycle?"
     assert row["output"].startswith("Kim and Lee divided the sleep cycle into four phases")
+
+
+def test_a_step_on_the_way_is_not_the_finding_and_the_subject_belongs_to_the_study(tmp_path):
+    """A result followed by more procedure ("the baby cried ... Kay then paired the bell with
+    the toy") is a step, not the finding; sentences about the subject the anchor names ("a
+    baby nicknamed Little Tom") belong to the study; the question names it."""
+    text = (
+        "# Chapter 1: Fear\n\n## Conditioning\n\n"
+        "In 1930, Kay and her student conducted research on a baby nicknamed Little Tom. "
+        "Little Tom was shown a soft toy and was not afraid of it. Kay made a loud noise by "
+        "striking a bell each time Little Tom touched the toy. Little Tom was startled by the "
+        "noise and began to cry. Kay then paired the bell with the toy many times. Soon Little "
+        "Tom became afraid of the toy alone.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (story,) = study_stories(chunks, frozenset({"Kay"}), {}, name)
+    out = story.row["output"]
+    assert "the research by Kay on Little Tom" in story.row["instruction"]
+    assert "Little Tom was shown a soft toy" in out and "by striking a bell" in out
+    assert "startled by the noise" not in out  # a step on the way
+    assert out.endswith("Soon Little Tom became afraid of the toy alone.")
+
+
+def test_both_conditions_of_a_finding_and_no_hedged_finding(tmp_path):
+    """ "When the model was punished ... When the model was praised ...": both results; "may"
+    states what can happen, not what was found."""
+    text = (
+        "# Chapter 1: Models\n\n## Imitation\n\n"
+        "Ruiz researched imitation in young children. He conducted an experiment with a toy "
+        "robot. In one condition, an adult model kicked the robot while a child watched. When "
+        "the model was punished, the children decreased their kicking. When the model was "
+        "praised, the children copied the model.\n\n"
+        "Lind studied how toddlers react to strangers. The toddlers were shown a stranger's "
+        "face. Toddlers may demonstrate fear by crying.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (story,) = study_stories(chunks, frozenset({"Ruiz", "Lind"}), {}, name)
+    assert story.row["output"].startswith("Ruiz researched imitation in young children.")
+    assert story.row["output"].endswith(
+        "When the model was punished, the children decreased their kicking. When the model was "
+        "praised, the children copied the model."
+    )
