@@ -302,3 +302,24 @@ def test_both_conditions_of_a_finding_and_no_hedged_finding(tmp_path):
         "When the model was punished, the children decreased their kicking. When the model was "
         "praised, the children copied the model."
     )
+
+
+def test_a_study_known_by_name_with_its_citation_and_its_own_roles(tmp_path):
+    """ "A classic example ... known as the quizmaster study (Ross, ...)": the sentence
+    before says of what; the finding speaks of the study's own roles ("questioners",
+    "contestants"), which makes it the study's even with no study word."""
+    text = (
+        "# Chapter 1: Attribution\n\n## Errors\n\n"
+        "People often overlook the situation when they explain behavior. A classic example was "
+        "shown in a series of experiments known as the quizmaster study (Ross & Amabile, 1977). "
+        "Students were randomly assigned to be questioners or contestants in a quiz. Questioners "
+        "wrote hard questions and asked them. Afterwards, contestants rated the questioners as "
+        "more knowledgeable than themselves.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (story,) = study_stories(chunks, frozenset({"Ross", "Amabile"}), {}, name)
+    assert story.row["instruction"].count("the quizmaster study") == 1
+    assert story.row["output"].startswith("People often overlook the situation")
+    assert story.row["output"].endswith(
+        "rated the questioners as more knowledgeable than themselves."
+    )
