@@ -272,7 +272,9 @@ _FINDING = re.compile(
     r"report\w*|discover\w*|indicat\w+|highlight\w*|identif\w+|insight|learned|became|"
     r"(?:more|less) likely|increas\w+|decreas\w+|reduc\w+|dropped|rose|fell|preferred|"
     r"conformed|imitated|continued|observed that|began to|influenced by|consistent with|"
-    r"higher|lower|better|worse|stronger|weaker|poorer|greater|fewer|(?:more|less) \w+ly)\b|\d%"
+    r"higher|lower|better|worse|stronger|weaker|poorer|greater|fewer|(?:more|less) \w+ly)\b|\d%|"
+    r"\b(?i:nearly|almost|about|over|more than|less than|only) (?:half|a third|a quarter|"
+    r"one third|two-thirds) of\b"
 )
 
 

@@ -93,10 +93,15 @@ def _clean(sentence: str, first: bool) -> str:
 _SKIP = re.compile(
     r"\?|\byou\b|\byour\b|\b(?:I|we|We|our|Our|us|my)\b|^[“\"]|"
     r"\b(?:figure|table)\s+\d|\bthis (?:chapter|section)\b|\b(?:discussed|described|mentioned) "
-    r"(?:earlier|later|above|below|previously)\b|\bearlier in this\b|\bvideo\b|\bimagine\b|"
-    r"^(?:(?:A|An|The) )?[a-z][\w-]*(?: [a-z][\w-]*){0,3} (?:is|are|refers to) (?:a|an|the) "
-    r"[a-z][\w-]* (?:of|in|that|which|who|where)\b|"
+    r"(?:earlier|later|above|below|previously)\b|\bearlier in this\b|\bimagine\b|"
+    r"\b(?:watch|view) (?:this|the) (?:video|clip)\b|"
     r"^(?:for example|for instance|consider|as an example)\b",
+    re.IGNORECASE,
+)
+# A definition of another term: not part of a study's story (but what an anchor may lean on).
+_DEFINITION = re.compile(
+    r"^(?:(?:A|An|The) )?[a-z][\w-]*(?: [a-z][\w-]*){0,3} (?:is|are|refers to) (?:a|an|the) "
+    r"[a-z][\w-]* (?:of|in|that|which|who|where)\b",
     re.IGNORECASE,
 )
 # Opens leaning on the sentence before it: kept only right after that sentence.
@@ -110,7 +115,7 @@ _LEANS = re.compile(
 _DEICTIC = re.compile(
     r"\b(?:this|these|those|such) (?!(?:study|studies|experiments?|research|way|is|was|"
     r"means|time|case|point|who|that|which|of|in|with|whose|whom|at|from)\b)[a-z]+\b|"
-    r"^(?:one of the|another|the other|the same|the first)\b|"
+    r"^(?:one of the (?!most\b)|another|the other|the same|the first)\b|"
     r"^(?:a|one|another) (?:[a-z]+ )?example\b",
     re.IGNORECASE,
 )
@@ -127,7 +132,9 @@ _PROCEDURE = re.compile(
     r"selected|manipulated|measured|compared|separated|raised|reared|housed)\b|"
     r"\b(?:separated|raised|reared|housed|deprived|fed) (?:[a-z-]+ )?(?:monkeys|rats|dogs|"
     r"animals|infants|babies|children|participants)\b|\bmade (?:out )?(?:of|from)\b|"
-    r"\bconfederates?\b|\b(?:volunteers?|participants|subjects)\b[^.]{0,40}\b"
+    r"\bconfederates?\b|\b(?:participants|subjects|children|infants|students|volunteers)\b"
+    r"[^.]{0,30}\b(?:watched|listened to|completed|filled out|played)\b|"
+    r"\b(?:volunteers?|participants|subjects)\b[^.]{0,40}\b"
     r"(?:were|was) (?:[a-z]+ )?(?:asked|told|shown|given|assigned|arrested|taken)\b|"
     r"\bdid not know that\b|\b[Ii]n one (?:study|condition|scenario|experiment)\b|"
     r"\b(?:made|struck|rang|played) (?:a|an|the) [a-z]+ (?:sound|noise|tone)\b|"
@@ -141,7 +148,8 @@ _RESULT = re.compile(
     r"(?:increased|decreased|dropped|rose|fell)\b)|\bhad to be (?:ended|stopped)\b|"
     r"\bbegan to show\b|"
     r"\b(?:was|were) (?:higher|lower|greater|smaller|better|worse) (?:in|among|for|than)\b|"
-    r"\bfind that\b|\bpreferred\b|"
+    r"\bfind that\b|\bpreferred\b|\b(?i:nearly|almost|about|over|more than|less than|only) "
+    r"(?:half|a third|a quarter|one third|two-thirds|\d+%) of\b|"
     r"\b(?:more|less|higher|lower|better|worse|greater|fewer)\b[^.;]{0,60}\bthan\b|"
     r"\bbecame (?:[a-z]+ )?(?:afraid|frightened|fearful|aggressive|able|unable)\b|"
     r"\b(?:highlighted|showed|suggests?|demonstrat\w+)\b"
@@ -290,12 +298,15 @@ def _compose(sents: Sequence[Sentence], picked: Sequence[int]) -> str:
     return " ".join(out)
 
 
-def _usable(s: Sentence, generic_we: bool = False) -> bool:
+def _usable(s: Sentence, generic_we: bool = False, definition: bool = False) -> bool:
     """A sentence an answer may take; `generic_we`: the book's "our emotions" is its voice
-    when it states a theory, not a story."""
+    when it states a theory, not a story; `definition`: a definition may be taken (what an
+    anchor leans on), not only story."""
     text = _ASIDE.sub("", s.text)
     if generic_we:
         text = re.sub(r"\b(?:we|We|our|Our|us)\b", "people", text)
+    if not definition and _DEFINITION.search(text):
+        return False
     return _SKIP.search(text) is None and 20 <= len(text) <= 450
 
 
@@ -307,7 +318,9 @@ def _context(sents: Sequence[Sentence], i: int) -> list[int] | None:
     k = i
     while _LEANS.match(sents[k].text) or _DEICTIC.search(sents[k].text):
         k -= 1
-        if k < 0 or i - k > 2 or sents[k].para != sents[i].para or not _usable(sents[k]):
+        if k < 0 or i - k > 2 or sents[k].para != sents[i].para:
+            return None
+        if not _usable(sents[k], definition=True):
             return None
         picked.insert(0, k)
     return picked
@@ -330,8 +343,8 @@ def study_stories(
         done: set[str] = set()
         for i, s in enumerate(sents):
             act = _STUDY_ACT.search(s.text)
-            if act is None or not _usable(s):
-                continue
+            if act is None or not _usable(s, generic_we=True):
+                continue  # (the book's "our perception" is its voice, not a quotation)
             who = _person(s.text, researchers, people, act)
             if not who:
                 continue
@@ -339,6 +352,20 @@ def study_stories(
             if surname in done or surname in covered:
                 continue
             picked = _context(sents, i)
+            named_effect = re.search(
+                r"\bthis ((?:[\w-]+ ){0,4}(?:effect|phenomenon|technique|principle|bias|error))\b",
+                s.text,
+            )
+            if picked is None and named_effect:
+                # "demonstrated this justification of effort effect": the effect is named, so
+                # "the" reads on its own.
+                s = Sentence(
+                    s.text.replace(named_effect.group(0), "the " + named_effect.group(1)),
+                    s.para,
+                    s.chunk,
+                )
+                sents = [*sents[:i], s, *sents[i + 1 :]]
+                picked = _context(sents, i)
             if picked is None:
                 continue
             before = picked[0] - 1

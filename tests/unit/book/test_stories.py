@@ -323,3 +323,20 @@ def test_a_study_known_by_name_with_its_citation_and_its_own_roles(tmp_path):
     assert story.row["output"].endswith(
         "rated the questioners as more knowledgeable than themselves."
     )
+
+
+def test_a_named_effect_reads_with_the_and_a_share_is_a_finding(tmp_path):
+    """ "demonstrated this rewarding-effort effect", with nothing before to lean on, reads
+    "the ... effect"; "More than two-thirds of the babies turned ..." is what was found."""
+    text = (
+        "# Chapter 1: Effort\n\n## Groups\n\n"
+        "A classic experiment by Moss and Tan (1960) demonstrated this rewarding-effort "
+        "effect. Participants were randomly assigned to an easy or a hard entry test. More "
+        "than two-thirds of the participants in the hard test rated the group highly.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (story,) = study_stories(chunks, frozenset({"Moss", "Tan"}), {}, name)
+    out = story.row["output"]
+    assert out.startswith("A classic experiment by Moss and Tan demonstrated the rewarding-effort")
+    assert out.endswith("rated the group highly.")
+    assert critique(Candidate(story.row, "", "")) is None
