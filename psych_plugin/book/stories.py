@@ -612,6 +612,12 @@ def theory_stories(
     seen: set[str] = set()
     for _, sents in _section_sentences(chunks):
         for i, s in enumerate(sents):
+            # "While the theories ... described earlier ..., Abraham Maslow proposed ...": the
+            # main clause reads on its own.
+            main = re.sub(r"^(?:While|Although|Whereas|Though)\b.*?, (?=[A-Z])", "", s.text)
+            if main != s.text:
+                s = Sentence(main[:1].upper() + main[1:], s.para, s.chunk)
+                sents = [*sents[:i], s, *sents[i + 1 :]]
             m = _PROPOSED.match(_ASIDE.sub("", s.text))
             if m is None or not _usable(s, True) or m.group("who").split()[0] in _NOT_WHO:
                 continue

@@ -115,6 +115,7 @@ def test_theory_someone_proposed():
     assert maslow.row["category"] == "theory"
     assert "hierarchy of needs" in maslow.row["instruction"]
     assert "Abraham Maslow" in maslow.row["instruction"]
+    # "While drive theories described earlier ..., Abraham Maslow proposed ...": the main clause
     assert maslow.row["output"].startswith("Abraham Maslow proposed a hierarchy of needs in which")
 
 
