@@ -326,6 +326,30 @@ def _context(sents: Sequence[Sentence], i: int) -> list[int] | None:
     return picked
 
 
+def _introducing(sents: Sequence[Sentence], picked: Sequence[int], found: int) -> list[int]:
+    """Sentences left out between the anchor and the finding that introduce what the finding
+    calls "the gorilla" or "the group" ("a person dressed in a black gorilla costume walks
+    among the two teams"): at most two, each readable where it stands."""
+    said = " ".join(sents[k].text for k in picked).lower()
+    added: list[int] = []
+    if not picked:
+        return added
+    for noun in re.findall(r"\bthe ([a-z]{4,})\b", sents[found].text):
+        if noun[:5] in said or len(added) == 2:
+            continue
+        for k in range(found - 1, picked[0], -1):
+            t = sents[k]
+            if k in picked or k in added or not _usable(t):
+                continue
+            if _LEANS.match(t.text) and k - 1 not in picked:
+                continue
+            if re.search(rf"\b(?:a|an|two|one|each)\b[^.]{{0,40}}\b{noun[:5]}", t.text.lower()):
+                added.append(k)
+                said += " " + t.text.lower()
+                break
+    return added
+
+
 def study_stories(
     chunks: Sequence[Chunk],
     researchers: frozenset[str],
@@ -462,6 +486,9 @@ def study_stories(
             if found is None:
                 continue
             picked.append(found)
+            for k in [p for p in picked if p > i]:
+                picked.extend(_introducing(sents, [p for p in picked if p < k], k))
+            picked.sort()
             # A second finding right after the first ("These variations show that ...").
             nxt = found + 1
             if (

@@ -341,3 +341,18 @@ def test_a_named_effect_reads_with_the_and_a_share_is_a_finding(tmp_path):
     assert out.startswith("A classic experiment by Moss and Tan demonstrated the rewarding-effort")
     assert out.endswith("rated the group highly.")
     assert critique(Candidate(story.row, "", "")) is None
+
+
+def test_what_the_finding_calls_the_x_is_introduced(tmp_path):
+    """ "... didn't notice the gorilla": the left-out sentence that introduces "a person in a
+    gorilla suit" comes back, even in the present tense."""
+    text = (
+        "# Chapter 1: Attention\n\n## Blindness\n\n"
+        "Pell and Ruiz (1999) conducted a study of attention. Participants were asked to count "
+        "passes of a ball in a film. Midway, a person in a gorilla suit walks across the scene. "
+        "Nearly half of the participants did not see the gorilla at all.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (story,) = study_stories(chunks, frozenset({"Pell", "Ruiz"}), {}, name)
+    assert "a person in a gorilla suit walks across the scene." in story.row["output"]
+    assert story.row["output"].endswith("did not see the gorilla at all.")
