@@ -298,16 +298,24 @@ def _compose(sents: Sequence[Sentence], picked: Sequence[int]) -> str:
     return " ".join(out)
 
 
-def _usable(s: Sentence, generic_we: bool = False, definition: bool = False) -> bool:
+def _usable(
+    s: Sentence,
+    generic_we: bool = False,
+    definition: bool = False,
+    longest: int = 450,
+    generic_you: bool = False,
+) -> bool:
     """A sentence an answer may take; `generic_we`: the book's "our emotions" is its voice
     when it states a theory, not a story; `definition`: a definition may be taken (what an
     anchor leans on), not only story."""
     text = _ASIDE.sub("", s.text)
     if generic_we:
         text = re.sub(r"\b(?:we|We|our|Our|us)\b", "people", text)
+    if generic_you:  # a step's "the warmth of your blood": the book's instructions
+        text = re.sub(r"\b(?:you|your)\b", "one", text)
     if not definition and _DEFINITION.search(text):
         return False
-    return _SKIP.search(text) is None and 20 <= len(text) <= 450
+    return _SKIP.search(text) is None and 20 <= len(text) <= longest
 
 
 def _context(sents: Sequence[Sentence], i: int) -> list[int] | None:
@@ -843,7 +851,7 @@ _STEPS_OF = re.compile(
     r"program|intervention))\b[^:]{0,120}? (?:consists of|involves|includes|has) (?P<n>"
     + _NUMBERS
     + r") (?:main |basic |key )?(?P<kind>components|steps|phases|parts|stages)\b[^:]{0,40}:"
-    r"\s*(?P<list>[^:]{10,400})$"
+    r"\s*(?P<list>[^:]{10,600})$"
 )
 
 
@@ -860,7 +868,7 @@ def classification_stories(
         for s in sents:
             text = _ASIDE.sub("", s.text)
             text = re.sub(r"\s+([,.;:])", r"\1", text)
-            if not _usable(s, True):
+            if not _usable(s, True, longest=700, generic_you=True):  # a list of steps runs long
                 continue
             m = _CLASSIFIED.match(text)
             steps = None if m else _STEPS_OF.match(text)
