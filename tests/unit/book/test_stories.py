@@ -356,3 +356,21 @@ def test_what_the_finding_calls_the_x_is_introduced(tmp_path):
     (story,) = study_stories(chunks, frozenset({"Pell", "Ruiz"}), {}, name)
     assert "a person in a gorilla suit walks across the scene." in story.row["output"]
     assert story.row["output"].endswith("did not see the gorilla at all.")
+
+
+def test_a_long_list_of_steps_that_speaks_to_the_reader_is_still_a_technique(tmp_path):
+    from psych_plugin.book.stories import classification_stories
+
+    steps = ", ".join(
+        f"breathing in slowly while you count to {n} in your head and then breathing out"
+        for n in "12345"
+    )
+    text = (
+        "# Chapter 1: Calm\n\n## Relaxing\n\n"
+        f"The calm breathing technique combines rest with counting, and consists of five steps: "
+        f"{steps}.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (row,) = [s.row for s in classification_stories(chunks, {}, name)]
+    assert row["instruction"] == "What are the five steps of the calm breathing technique?"
+    assert row["category"] == "how_to" and len(row["output"]) > 450
