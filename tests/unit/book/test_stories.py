@@ -374,3 +374,21 @@ def test_a_long_list_of_steps_that_speaks_to_the_reader_is_still_a_technique(tmp
     (row,) = [s.row for s in classification_stories(chunks, {}, name)]
     assert row["instruction"] == "What are the five steps of the calm breathing technique?"
     assert row["category"] == "how_to" and len(row["output"]) > 450
+
+
+def test_according_to_a_cited_theorist_but_not_a_study_or_a_cut_sentence(tmp_path):
+    from psych_plugin.book.stories import according_stories
+
+    text = (
+        "# Chapter 1: Views\n\n## Claims\n\n"
+        "According to Hale and Moss (2003), concepts act as building blocks of thought. "
+        "According to Lind (2008), men who viewed an advert later rated the car as faster. "
+        "In Rotter’s view, behavior is shaped by what people expect will follow it. "
+        "According to Penn (2000), positive psychology,\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    asked = [s.row["instruction"] for s in according_stories(chunks, {}, name)]
+    assert asked == [
+        "What did Hale and Moss (2003) propose about concepts?",
+        "What did Rotter propose about behavior?",
+    ]  # not Lind's study ("men who viewed ... rated"), not Penn's sentence cut at a comma
