@@ -834,7 +834,8 @@ _CLASSIFIED = re.compile(
     r"categorized|organized|divided|classified|outlined|realized that an? [a-z]+ has)"
     r"(?: (?P<what>(?:the|an?|his|her|their|these) [\w -]{2,40}?) into)? "
     r"(?P<n>" + _NUMBERS + r") (?P<adj>(?:[a-z-]+ )?)(?P<kind>" + _KINDS + r")"
-    r"(?P<of> of [a-z][\w -]{2,50}?)?(?: (?:that|which) [^:]{3,80})?:\s*(?P<list>[^:]{3,300})"
+    r"(?P<of> (?:of|to (?:our|the|a person’s|a person's)) [a-z][\w -]{2,50}?)?"
+    r"(?: (?:that|which) [^:]{3,80})?:\s*(?P<list>[^:]{3,300})"
 )
 _VERB_BASE = {
     "identified": "identify",
@@ -883,7 +884,10 @@ def classification_stories(
                 who = people.get(who, who)
                 n, kind = m.group("n"), m.group("kind")
                 adj = m.group("adj")
-                of = (m.group("of") or "").strip()
+                # "three components to our personality" asks "of personality"
+                of = re.sub(
+                    r"^to (?:our|the|a person’s|a person's) ", "of ", (m.group("of") or "").strip()
+                )
                 verb = m.group("verb")
                 if verb.startswith("realized"):
                     continue  # "realized that an organism has two types of responses": no act

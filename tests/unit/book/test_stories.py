@@ -184,7 +184,7 @@ def test_kinds_with_no_one_or_nothing_they_are_of_give_no_row(tmp_path):
     text = (
         "# Chapter 1: Minds\n\n## Parts\n\n"
         "Researchers identified three kinds of memory: sensory, short-term, and long-term. "
-        "Freud also proposed three components to our personality: the id, ego, and superego. "
+        "Freud also proposed three components: the id, ego, and superego. "
         "The method of loci is a memory technique that has three steps: walk, place, recall.\n"
     )
     name, chunks = _chunks(tmp_path, text)
@@ -392,3 +392,15 @@ def test_according_to_a_cited_theorist_but_not_a_study_or_a_cut_sentence(tmp_pat
         "What did Hale and Moss (2003) propose about concepts?",
         "What did Rotter propose about behavior?",
     ]  # not Lind's study ("men who viewed ... rated"), not Penn's sentence cut at a comma
+
+
+def test_components_to_our_personality_are_asked_of_personality(tmp_path):
+    from psych_plugin.book.stories import classification_stories
+
+    text = (
+        "# Chapter 1: Minds\n\n## Parts\n\n"
+        "Freud also proposed three components to our personality: the id, ego, and superego.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (row,) = [s.row for s in classification_stories(chunks, {}, name)]
+    assert row["instruction"] == "What three components of personality did Freud propose?"
