@@ -621,11 +621,12 @@ def case_stories(
 _PROPOSED = re.compile(
     r"^(?:In (?:the )?(?:\d{4}s?|[a-z]+ \d{4}), )?"
     r"(?P<who>(?:[A-Z][a-z]+ )?[A-Z][a-zü]+(?:-[A-Z][a-z]+)?)"
-    r"(?: \((?:1[89]|20)\d\d\))? (?:later |also |first )?(?P<verb>proposed|developed|introduced|"
+    r"(?: \((?:1[89]|20)\d\d\))?(?: (?:was|is) an? [\w -]{3,60}? who)? (?:later |also |first )?"
+    r"(?P<verb>proposed|developed|introduced|"
     r"put forth|formulated|devised|created)(?P<also> and refined)? "
     r"(?P<det>a|an|the|his|her|another) (?P<name>(?:[\w’'-]+ ){0,3}?(?:theory|model|hierarchy)"
     r"(?: of [a-z][\w-]*(?: (?!(?:that|which|who|in|to|and|as|because|with)\b)[a-z][\w-]*)?)?)"
-    r"(?P<rest>[ ,:].*)$"
+    r"(?P<rest>[ ,:].*|\.)$"
 )
 _SAYS = re.compile(
     r"^[ ,:]+(?:that|which|asserting|describing|suggesting|explaining|in which|"

@@ -404,3 +404,19 @@ def test_components_to_our_personality_are_asked_of_personality(tmp_path):
     name, chunks = _chunks(tmp_path, text)
     (row,) = [s.row for s in classification_stories(chunks, {}, name)]
     assert row["instruction"] == "What three components of personality did Freud propose?"
+
+
+def test_a_theorist_introduced_as_who_proposed_a_theory(tmp_path):
+    """ "X was a Russian psychologist who proposed a sociocultural theory of development. He
+    suggested that ...": who, the theory, and what it says in the sentence after."""
+    text = (
+        "# Chapter 1: Growth\n\n## Culture\n\n"
+        "Lev Vygotsky was a Russian psychologist who proposed a sociocultural theory of "
+        "development. He suggested that human development is rooted in one's culture. Cats "
+        "purr.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (row,) = [s.row for s in theory_stories(chunks, {}, name)]
+    assert "sociocultural theory of development" in row["instruction"]
+    assert "Lev Vygotsky" in row["instruction"]
+    assert row["output"].endswith("He suggested that human development is rooted in one's culture.")
