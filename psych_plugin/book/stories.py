@@ -7,6 +7,12 @@ from the book's own sentences, chosen and kept in order: the sentence naming who
 sentences saying what was done, the first saying what was found. Never the whole passage:
 asides, questions to the reader, quotations, definitions of other terms and the reader's
 story are left out, and a row is made only when each part is there.
+
+Also here, because they too read across a section rather than one paragraph: studies the book
+tells in one sentence or opens with "In one study, ..." (named by their citation), what a
+theory or theorist holds ("According to X, ..."), the kinds or parts someone set out, a
+technique's steps (how_to), and two kinds the book names together, compared by their
+definitions.
 """
 
 from __future__ import annotations
