@@ -54,7 +54,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 endif
 
-.PHONY: help setup tiny validate config train infer eval merge test test-fast lint format bench clean
+.PHONY: help setup tiny validate config train infer eval merge export serve llama-cpp test test-fast lint format bench clean
 
 help:
 	@echo "psych_plugin: fine-tune Qwen3-1.7B on psychology knowledge with Axolotl (LoRA/QLoRA)"
@@ -68,6 +68,10 @@ help:
 	@echo "  make eval      base vs tuned on the paraphrase and unseen held-out sets and MMLU"
 	@echo "                 psychology (MMLU_DIR=DIR: offline CSVs; MMLU=0 skips it); JSON, Markdown, PNG"
 	@echo "  make merge     merge the adapter into the base (Axolotl) and check the logits"
+	@echo "  make export    GGUF files (f16, q8_0, q4_k_m) and an Ollama Modelfile of the trained"
+	@echo "                 run, each checked in llama.cpp against the merged model"
+	@echo "  make serve     an OpenAI-compatible server of the exported model on 127.0.0.1:8080"
+	@echo "  make llama-cpp build llama.cpp (llama-cpp-python) for this machine once: ~5 min on 2 cores"
 	@echo "  make test      the whole test suite (unit + end-to-end through real Axolotl)"
 	@echo "  make setup     create .venv and install (re-installs only when pyproject.toml changes;"
 	@echo "                 FLASH_ATTN=1 also builds flash-attn, which train then uses)"
@@ -107,6 +111,20 @@ $(VENV)/.flash-attn: $(STAMP)
 
 setup: $(STAMP) $(FLASH_STAMP)
 
+# llama.cpp compiled for this CPU (llama-cpp-python has no wheel on PyPI): q4_k_m, the export
+# checks and `psych serve` need it. Its multimodal library is left out (not used; a third of the
+# build). uv and pip keep the wheel they build, so a later set-up on this machine takes seconds.
+LLAMA_CPP_STAMP := $(VENV)/.llama-cpp
+$(LLAMA_CPP_STAMP): $(STAMP)
+	@echo "== setup: llama.cpp for this CPU (llama-cpp-python, the export extra): about 5 minutes on 2 cores the first time"
+	export CMAKE_ARGS="-DLLAVA_BUILD=OFF $${CMAKE_ARGS:-}"
+	$(VENV)/bin/uv pip install --python $(PY) -q -c tools/constraints.txt \
+	  $(foreach d,$(PIP_FIND_LINKS),--find-links $(d)) -e '.[$(EXTRAS),export]' \
+	|| $(PY) -m pip install --disable-pip-version-check -q -c tools/constraints.txt -e '.[$(EXTRAS),export]'
+	touch $@
+
+llama-cpp: $(LLAMA_CPP_STAMP)
+
 tiny: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PSYCH) tiny
 
@@ -140,6 +158,12 @@ eval: $(STAMP)
 
 merge: $(STAMP)
 	$(PSYCH) merge --config $(CONFIG)
+
+export: $(LLAMA_CPP_STAMP)
+	$(PSYCH) export --config $(CONFIG) $(if $(FORCE),--force)
+
+serve: $(LLAMA_CPP_STAMP)
+	$(PSYCH) serve --config $(CONFIG)
 
 # psych review's browser test drives the system Chromium (Debian's package; nothing is
 # downloaded by the test). Installed once, as root; otherwise say how and go on (the test

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..logs import silence_noisy_loggers
 from ..problems import UsageError
-from . import book, config, data, model, review, run
+from . import book, config, data, export, model, review, run
 from .common import EXIT_OK, EXIT_USAGE, Parser
 
 __all__ = ["build_parser", "main"]
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune Qwen3 on psychology knowledge (Alpaca rows) through Axolotl.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for group in (data, config, run, model, book, review):
+    for group in (data, config, run, model, export, book, review):
         group.add_parsers(sub)
     return parser
 

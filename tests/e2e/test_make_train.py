@@ -23,9 +23,12 @@ def copy_checkout(dest: Path) -> None:
     .venv is linked, not copied."""
     copy_checkout_as_clone(dest)
     (dest / ".venv").symlink_to(REPO / ".venv")
-    # The virtualenv is set up already: keep make from reinstalling it from the copy.
+    # The virtualenv is set up already: keep make from reinstalling it from the copy (an
+    # editable install there would point the shared .venv at this temporary copy). The stamp's
+    # prerequisites are the Makefile's: pyproject.toml and tools/constraints.txt.
     stamp = (REPO / ".venv" / ".installed").stat().st_mtime
-    os.utime(dest / "pyproject.toml", (stamp - 60, stamp - 60))
+    for prerequisite in ("pyproject.toml", "tools/constraints.txt"):
+        os.utime(dest / prerequisite, (stamp - 60, stamp - 60))
 
 
 def test_make_train_runs_the_whole_chain(tmp_path: Path, tiny_model: Path) -> None:

@@ -307,3 +307,29 @@ def test_real_training_and_inference_prompts_match_token_for_token(smol_tokenize
         assert ids[:n_masked] == smol_tokenizer(prompt, add_special_tokens=False).input_ids
         assert smol_tokenizer.decode(kept) == row["output"] + "<|im_end|>"
         assert kept[-1] == smol_tokenizer.eos_token_id
+
+
+def test_byte_level_bpe_says_what_the_tokenizer_is(tmp_path):
+    """What llama.cpp's converter reads to tell a byte-level BPE from a SentencePiece one."""
+    path = tmp_path / "tokenizer.json"
+    path.write_text(
+        json.dumps(
+            {
+                "model": {"type": "BPE", "byte_fallback": True, "vocab": {"a": 0}},
+                "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}]},
+                "pre_tokenizer": {"type": "ByteLevel"},
+            }
+        )
+    )
+    base.byte_level_bpe(path)
+    data = json.loads(path.read_text())
+    assert data["model"] == {"type": "BPE", "byte_fallback": False, "vocab": {"a": 0}}
+    assert data["decoder"]["type"] == "ByteLevel" and data["pre_tokenizer"] == {"type": "ByteLevel"}
+
+
+@needs_real
+def test_real_tokenizer_round_trips_as_a_byte_level_bpe(smol_tokenizer):
+    data = json.loads((smollm2_model_dir() / "tokenizer.json").read_text(encoding="utf-8"))
+    assert data["model"]["byte_fallback"] is False and data["decoder"]["type"] == "ByteLevel"
+    text = "Operant conditioning is learning.  café 123\n"
+    assert smol_tokenizer.decode(smol_tokenizer.encode(text, add_special_tokens=False)) == text
