@@ -22,7 +22,7 @@ from ..dataset.rows import load_rows, prompt_key
 from ..dataset.schema import categories as schema_categories
 from ..dataset.validate import check_readable
 from ..problems import UsageError
-from .critic import Candidate, Critic, Rejection
+from .critic import Candidate, Critic, Rejection, repair
 from .definitions import TermStyle
 from .llm import LlmClient, chat_url
 from .reading import Chunk, read_book, split_book
@@ -172,7 +172,7 @@ class Builder:
                 else:
                     candidates.extend(Candidate(r, section, chunk.text, llm=True) for r in got)
         kept = []
-        for c in candidates:
+        for c in map(repair, candidates):
             verdict = self.critic.verdict(c)
             if verdict is None:
                 filtered = self.row_filter.verdict(c.row)

@@ -17,7 +17,17 @@ and a row that fails a check is dropped with its reason (counted in the summary,
   finding, no direction "a moderate but significant effect": of what, which way?
   method not said      an experiment row whose only method is "conducted research on a baby"
   nothing found        an experiment row that never says what was found (a case: what it showed)
+  points back          "another theory", "Rogers further divided", "The prisoners, in turn,",
+                       "Each student" never introduced, "Based on how the infants responded"
+  says what we do      a definition "In good continuation, we ...": not what the term is
+  near-circular        "figure-ground relationship: segmenting ... into figure and ground"
+  context-bound        a term defined as one part of a named theory ("cognitive processes" in
+                       reciprocal determinism) asked as if that were its general meaning
   too short / too long
+
+Before the checks, `repair` takes out what points back when the rest stands alone: a leading
+"In another study, ", "Based on how ..., Ainsworth identified", "further" before a verb,
+"developed another theory" ("developed a theory").
 
 LLM rows also pass `grounding`: what they ask about and every number they state must be in the
 passage they were made from.
@@ -26,7 +36,7 @@ passage they were made from.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 
 from ..dataset.rows import normalise
@@ -67,7 +77,9 @@ _DANGLING = re.compile(
     r"\b(?:of|like) this (?:kind|sort|type)\b|\bin (?:this|the next|a later) chapter\b|"
     r"\bwe(?:'ll| will) (?:discuss|learn|see|explore)\b|\bone such\b|"
     r"\b(?:discussed|described|covered|explained|examined) (?:later|earlier|next|below|above)\b|"
-    r"\bonce again\b|\bas (?:mentioned|noted|discussed) (?:before|previously)\b",
+    r"\bonce again\b|\bas (?:mentioned|noted|discussed) (?:before|previously)\b|"
+    # "a point where we cannot respond ... in that portion of the visual field": which portion?
+    r"\bin (?:that|this) (?:portion|part|region|area|half)\b",
     re.IGNORECASE,
 )
 _STORY_OPENING = re.compile(
@@ -278,6 +290,27 @@ _FINDING = re.compile(
 )
 
 
+# What was done: a design ("longitudinal", "a 10-year study", "a meta-analysis") or a step of
+# the procedure ("were randomly assigned", "were given", "interviewed"). "A study of 61,000
+# Norwegians identified depression as ...": who and what was found, nothing done.
+_METHOD = re.compile(
+    r"\b(?:longitudinal|cross-sectional|ongoing|meta-analys[ie]s|\d+-(?:year|month|week|day)|"
+    r"randomly|random assignment|assign\w*|control group|experimental group|questionnaires?|"
+    r"surveys?|surveyed|interview\w*|twins?|placebo|double-blind|observed|observing|"
+    r"measures?|measured|recorded|followed|tracked|assessed|tested|exposed|given|gave|placed|"
+    r"put|shown|told|asked|paired|presented|trained|recruited|divided|watched|played|taught|"
+    r"conditioned|injected|induced|deprived|rated|instructed|fed|raised|reared|examined|"
+    r"studied|manipulated|performed|using|separated|compared (?:the|two|groups?|students)|"
+    r"had (?:them|participants|people|children|students)|designed|conducted an? experiment|"
+    r"were (?:then )?(?:allowed|made|left|required))\b",
+    re.IGNORECASE,
+)
+# People a study told with "Each" ("Each student was paid $15"): introduced first, or not.
+_EACH_ROLE = re.compile(
+    r"(?:^|[.!?] )Each (student|participant|subject|volunteer|patient|prisoner|guard|monkey|rat)\b"
+)
+
+
 def _experiment_problem(output: str, category: str = "experiment") -> tuple[str, str] | None:
     if not _FINDING.search(output):
         # A study told without its result, or a case without what it showed: half a row.
@@ -295,6 +328,8 @@ def _experiment_problem(output: str, category: str = "experiment") -> tuple[str,
         introduced = re.search(rf"\b(?:a|an|one)\s+(?:[\w-]+\s+){{0,3}}{role}\b", before)
         if not introduced and not re.search(rf"\b{plural}\b", before):
             return "experiment: unintroduced person", m.group(0)
+    if category == "experiment" and not _METHOD.search(output):
+        return "experiment: method not said", output[:80]
     sized = _SIZED_FINDING.search(output)
     # The way it went must be said in the finding's own sentence, not in the question asked.
     finding = output[output.rfind(". ", 0, sized.start()) + 1 :] if sized else ""
@@ -305,6 +340,95 @@ def _experiment_problem(output: str, category: str = "experiment") -> tuple[str,
         # was done in the sentences after.
         return "experiment: method not said", output.split(".")[0][:80]
     return None
+
+
+# Words that point back at text the row does not carry: "another theory" (than which?),
+# "Rogers further divided the self" (after what?), "The prisoners, in turn, ..." (in turn to
+# whom?), "Based on how the infants responded to the separation" (which separation?).
+_BACK_REFERENCE = re.compile(
+    r"\banother (?:theory|study|experiment|approach|model|way|type|kind|form|example|factor|"
+    r"explanation|view|perspective|method|technique|reason|category|class|important|major|key|"
+    r"common|classic|famous|well-known|line|researcher|psychologist|theorist)\b|"
+    r"(?:^|[.!?;:] )[^.!?;:,]{1,60}, in turn,|"
+    r"\bfurther (?:divided|subdivided|split|classified|categorized|separated|distinguished|"
+    r"broke|expanded|extended|developed|refined|elaborated)\b|"
+    r"^Based on (?:how|what|these|this|those|the|their|his|her)\b",
+    re.IGNORECASE,
+)
+# "In good continuation, we are more likely to perceive ...": what we do, not what it is.
+_WE_DEFINITION = re.compile(r"^(?:In|According to) [^,]{1,60}, (?:we|you)\b", re.IGNORECASE)
+# A named idea said to be made of parts ("reciprocal determinism, in which cognitive processes,
+# behavior, and context all interact"): the sentence after it defines a part as the idea
+# means it, not as psychology does.
+_PROPOSAL = re.compile(r"\b(?:propos\w*|theor\w*|model|concept|framework|determinism)\b", re.I)
+_PROPER = re.compile(r"^[A-Z][a-z]+(?:’s|'s)? ")
+_LEANING = re.compile(
+    r"^(?:it|this|these|that|those|they|he|she|his|her|their|its|such)\b", re.IGNORECASE
+)
+
+
+def leans_elsewhere(text: str) -> bool:
+    """A definition's sentence that the critic would reject for leaning on text it does not
+    carry ("In positive punishment, you add ..."): ranked below one that reads alone."""
+    return bool(_WE_DEFINITION.match(text) or _BACK_REFERENCE.search(text))
+
+
+def _context_bound(c: Candidate) -> str:
+    """The sentence before the definition in its passage that names the term as one part of a
+    proposed idea, or ""."""
+    if c.row["category"] != "definition" or c.notes or not c.term:
+        return ""
+    at = c.passage.find(c.row["output"][:40])
+    if at <= 0:
+        return ""
+    term = re.escape(re.sub(r"\s*\([^)]*\)", "", c.term).casefold())
+    listed = re.compile(
+        rf"(?:, |\b(?:which|whom) ){term}(?:,| and\b| or\b)|(?:,|\band|\bor) {term}\b"
+    )
+    for sentence in re.split(r"(?<=[.!?])\s+", c.passage[:at]):
+        low = sentence.casefold()
+        if listed.search(low) and _PROPOSAL.search(low):
+            return sentence[:80]
+    return ""
+
+
+def repair(c: Candidate) -> Candidate:
+    """`c` with what points back at text it does not carry taken out, where the rest of the
+    sentence stands alone: "In another study, older volunteers were given ..." -> "Older
+    volunteers were given ..."; "Based on how the infants responded to the separation,
+    Ainsworth identified ..." -> "Ainsworth identified ..."; "Rogers further divided" ->
+    "Rogers divided"; "Sternberg developed another theory" -> "... developed a theory". What
+    cannot be taken out safely is left for `critique` to reject."""
+    out = c.row["output"]
+    fixed = out
+    m = re.match(
+        r"^(?:In|For) (?:another|a second|a further|a later|a follow-up|a similar|a related|"
+        r"one such) (?:study|experiment|investigation|project)(?: [^,]{0,40})?, (?P<rest>.+)$",
+        fixed,
+    )
+    if m and not _LEANING.match(m.group("rest")):
+        fixed = m.group("rest")[:1].upper() + m.group("rest")[1:]
+    m = re.match(r"^Based on [^,]{3,100}, (?P<rest>(?:[A-Z][\w’'-]+ )+[a-z]+ed\b.*)$", fixed)
+    if m and not _LEANING.match(m.group("rest")):
+        fixed = m.group("rest")
+    fixed = re.sub(
+        r"(?<=\w) further (?=(?:divided|subdivided|classified|categorized)\b)", " ", fixed
+    )
+
+    def _a(m: re.Match[str]) -> str:
+        right = _an_is_right(m.group(2))
+        return f"{m.group(1)} {'an' if right else 'a'} {m.group(2)}"
+
+    fixed = re.sub(
+        r"\b(developed|proposed|offered|introduced|created|suggested|formulated|described) "
+        r"another ([a-z][\w-]*)",
+        _a,
+        fixed,
+    )
+    if fixed == out:
+        return c
+    row = {**c.row, "output": fixed}
+    return replace(c, row=row, notes=(*c.notes, "a reference to earlier text taken out"))
 
 
 def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
@@ -325,11 +449,26 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         return "story-bound", story.group(0) if story else "you"
     if _PRONOUN_OPENING.match(output):
         return "not self-contained", output.split()[0]
+    m = _BACK_REFERENCE.search(output)
+    if m:
+        return "points back", m.group(0)
+    for m in _EACH_ROLE.finditer(output):
+        role = m.group(1).casefold()
+        plural = {"child": "children", "person": "people"}.get(role, role + "s")
+        if not re.search(
+            rf"\b(?:{plural}|(?:a|an|one) (?:[\w-]+ ){{0,3}}{role})\b", output[: m.start()], re.I
+        ):
+            return "points back", m.group(0)  # "Each student was paid ...": which students?
     m = _WHEN_PRONOUN.search(output)
     if m:
         return "not self-contained", m.group(0)  # "X is when they ...": who are "they"?
     if "?" in output:
         return "question in the answer", ""
+    if row["category"] == "definition" and _WE_DEFINITION.match(output):
+        return "definition says what we do, not what it is", output[:60]
+    bound = _context_bound(c)
+    if bound:
+        return "definition bound to one theory", bound
     if row["category"] == "definition" and output.startswith("According to "):
         # "Define X" answered with a claim made under X's name: not a definition.
         return "definition answered with a claim", output[:80]

@@ -404,6 +404,14 @@ _PART_VERB = re.compile(
     r"\b(?:is|are|was|were|has|have|may|can|will|must|learn|develop|begin|become|think|use|"
     r"understand|grow|show|tend|occur|do|does)s?\b"
 )
+# An adverb and a verb ("suddenly dies"); adjectives in "-ly" ("early stages") are not.
+_ADVERB_VERB = re.compile(
+    r"\b(?!(?:early|only|daily|likely|unlikely|family|friendly|elderly|lonely|costly|weekly|"
+    r"monthly|yearly|holy|ugly|bodily|orderly|timely|lively|deadly)\b)[a-z]{3,}ly "
+    r"(?!is\b|as\b|has\b|its\b|this\b)[a-z]{2,}(?<![su])s\b"
+)
+# Verbs a gloss opens with whose object is a claim: later parts after ";" are more of it.
+_CLAIM_VERBS = word_set("assumes suggests states proposes holds argues posits claims believes says")
 _LAW_HEAD = re.compile(r"\b(?:law|principle|rule|hypothesis|theory|model|effect)s?\b", re.I)
 
 
@@ -615,6 +623,14 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         if plural or quoted:
             return None  # "neurons secretes", "Optic nerve carries": no subject reads right
         sentence, shape = f"{lead} {body}", "gloss: verb phrase"
+        claims = [p for p in parts[1:] if p[:1].islower() and _PART_VERB.search(p)]
+        if first in _CLAIM_VERBS and claims and len(claims) == len(parts) - 1:
+            # "assumes workers are ...; managers must have control ...": every part is what
+            # the term assumes, not a sentence of its own ("Managers must ..." cut loose).
+            that = [re.sub(r"^that ", "", p) for p in (" ".join(words[1:]), *claims)]
+            listed = ", ".join(f"that {p}" for p in that[:-1])
+            joined = f"{listed}{',' if len(that) > 2 else ''} and that {that[-1]}"
+            return _sentence_end(f"{lead} {words[0]} {joined}"), shape
     elif (
         first.endswith("ing")
         and len(first) >= 5
@@ -713,8 +729,30 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             elif first in _MASS or re.search(r"(?:ion|ness|ism|ing)$", first):
                 phrase = body
             # Else ("a difference"): neither is known, the sentence stays as it was.
-        sentence = f'The term "{name}" refers to {phrase}' if quoted else f"{lead} {verb} {phrase}"
+        head_word = name.split()[-1]
+        # "Perceptual hypothesis is an educated guess": the book says "a hypothesis", so the
+        # bare term is a count noun missing its article; "The term ... refers to" needs none.
+        count_bare = (
+            lead == name
+            and not plural
+            and " " in name
+            and " of " not in name
+            and name[:1].islower()
+            and style is not None
+            and not _LAW_HEAD.search(name)
+            and head_word.casefold() not in _MASS
+            and style.article(head_word) in ("a", "an")
+        )
+        sentence = (
+            f'The term "{name}" refers to {phrase}'
+            if quoted or count_bare
+            else f"{lead} {verb} {phrase}"
+        )
         shape = "gloss: noun phrase"
+    if shape in ("gloss: noun phrase", _REFERS) and _ADVERB_VERB.search(_before_relative(body)):
+        # "infant ... with no apparent medical condition suddenly dies during sleep": a clause
+        # with no relative word, which no "X is" or "refers to" turns into a sentence.
+        return None
     out = [_sentence_end(sentence)]
     if _circular(term, parts[0]):
         # "stage 2 sleep: second stage of sleep; ...; characterized by ...": the first part only

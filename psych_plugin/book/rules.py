@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..dataset.rows import normalise
-from .critic import Candidate, Rejection
+from .critic import Candidate, Rejection, leans_elsewhere
 from .definitions import (
     Definition,
     TermStyle,
@@ -738,9 +738,8 @@ def choose_definitions(found: Iterable[tuple[int, Found]]) -> dict[str, tuple[in
         if f.definition.how == "sentence-weak" and marked and key not in marked:
             continue
         how = f.definition.how
-        if not how.startswith("glossary") and _CONTEXT_BOUND.search(
-            " ".join(f.definition.sentences)
-        ):
+        said = " ".join(f.definition.sentences)
+        if not how.startswith("glossary") and _CONTEXT_BOUND.search(said) or leans_elsewhere(said):
             how = "context-bound"  # the glossary's gloss, when there is one, reads on its own
         rank = (_RANK.get(how, 9), index, f.order)
         if key not in best or rank < best[key][0]:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .critic import Candidate, critique
+from .critic import Candidate, critique, repair
 from .definitions import _ASIDE, _DISCOURSE, TermStyle, _sentence_end
 from .reading import Chunk
 from .rows import make_row
@@ -958,7 +958,7 @@ def according_stories(chunks: Sequence[Chunk], people: Mapping[str, str], book: 
     out: list[Story] = []
     seen: set[str] = set()
     for _, sents in _section_sentences(chunks):
-        for s in sents:
+        for i, s in enumerate(sents):
             text = re.sub(r"\s+([,.;:])", r"\1", _ASIDE.sub("", s.text))
             m = _ACCORDING.match(text)
             if m is None or not _usable(s, True) or _DEICTIC.search(m.group("claim")[:60]):
@@ -1001,9 +1001,22 @@ def according_stories(chunks: Sequence[Chunk], people: Mapping[str, str], book: 
             if key in seen:
                 continue
             seen.add(key)
-            output = _sentence_end(text)
+            output, passage = _sentence_end(text), s.text
+            nxt = sents[i + 1] if i + 1 < len(sents) else None
+            goes_on = nxt and re.match(r"^(?:These|This|Such) ([a-z]{3,})\b", nxt.text)
+            if (
+                nxt
+                and goes_on
+                and nxt.para == s.para
+                and _usable(nxt, True)
+                and goes_on.group(1)[:5] in m.group("claim").casefold()
+            ):
+                # "... deviations from homeostasis create physiological needs. These needs
+                # result in drive states that ...": the claim goes on; cut, it is half a theory.
+                output = f"{output} {_clean(nxt.text, first=True)}"
+                passage = f"{s.text} {nxt.text}"
             row = make_row(ask, "", output, "theory", by_index[s.chunk].source(book))
-            out.append(Story(row, s.text, s.chunk, ""))
+            out.append(Story(row, passage, s.chunk, ""))
     return out
 
 
@@ -1091,7 +1104,9 @@ def with_stories(
             if b.kind != "prose":
                 continue
             for row in study_rows(b.text, "", min_paragraph, plan.researchers, plan.full_names):
-                if critique(Candidate(row, "", "")) is None:  # a row the critic drops covers none
+                if (
+                    critique(repair(Candidate(row, "", ""))) is None
+                ):  # a row the critic drops covers none
                     covered.update(re.findall(r"\b[A-Z][a-z]{2,}\b", row["instruction"]))
     stories = story_candidates(
         chunks,
