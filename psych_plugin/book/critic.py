@@ -293,6 +293,7 @@ _FINDING = re.compile(
 # What was done: a design ("longitudinal", "a 10-year study", "a meta-analysis") or a step of
 # the procedure ("were randomly assigned", "were given", "interviewed"). "A study of 61,000
 # Norwegians identified depression as ...": who and what was found, nothing done.
+_GROUP = "those|students|participants|people|children|adults|patients|subjects|volunteers"
 _METHOD = re.compile(
     r"\b(?:longitudinal|cross-sectional|ongoing|meta-analys[ie]s|\d+-(?:year|month|week|day)|"
     r"randomly|random assignment|assign\w*|control group|experimental group|questionnaires?|"
@@ -300,9 +301,13 @@ _METHOD = re.compile(
     r"measures?|measured|recorded|followed|tracked|assessed|tested|exposed|given|gave|placed|"
     r"put|shown|told|asked|paired|presented|trained|recruited|divided|watched|played|taught|"
     r"conditioned|injected|induced|deprived|rated|instructed|fed|raised|reared|examined|"
-    r"studied|manipulated|performed|using|separated|compared (?:the|two|groups?|students)|"
+    r"studied|manipulated|performed|using|pooled|reviewed|analy[sz]ed|separated|"
+    r"compared (?:the|two|groups?|students)|"
     r"had (?:them|participants|people|children|students)|designed|conducted an? experiment|"
-    r"were (?:then )?(?:allowed|made|left|required))\b",
+    r"were (?:then )?(?:allowed|made|left|required))\b|"
+    # Two groups set against each other by what each did: "students who practised recalling
+    # a text remembered more ... than students who only reread it".
+    rf"\b(?:{_GROUP}) who [a-z]+ed\b.{{0,160}}\bthan (?:{_GROUP}) who\b",
     re.IGNORECASE,
 )
 # People a study told with "Each" ("Each student was paid $15"): introduced first, or not.

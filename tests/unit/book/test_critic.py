@@ -13,6 +13,7 @@ from psych_plugin.book.critic import (
     critique,
     grounding,
     looks_like_name,
+    repair,
 )
 from psych_plugin.book.rows import make_row
 
@@ -166,10 +167,11 @@ def test_good_rows_pass():
 
 
 def test_what_the_checks_leave_alone():
-    # The book's generic "you" is its style, not the story (an LLM row may not use it).
+    # The book's generic "you" is its style, not the story (an LLM row may not use it); a
+    # definition opening "In X, you ..." says what you do, not what X is (dropped above).
     generic = cand(
         "What is positive punishment?",
-        "In positive punishment, you add an undesirable stimulus to decrease a behavior.",
+        "Positive punishment is adding something unpleasant after what you did, to decrease it.",
         term="positive punishment",
     )
     assert critique(generic) is None
@@ -353,7 +355,10 @@ def test_a_study_told_in_full_passes():
         is None
     )
     # "Henry Molaison, the patient known as H.M.": introduced in apposition.
-    told = "The case of Henry Molaison, the patient known as H.M., showed that memory can fail."
+    told = (
+        "The case of Henry Molaison, the patient known as H.M., tested for years after surgery, "
+        "showed that memory can fail."
+    )
     assert critique(study(told)) is None
 
 
@@ -380,3 +385,122 @@ def test_a_case_must_say_what_it_showed():
         "book",
     )
     assert critique(Candidate(row, "", ""))[0] == "case: nothing shown"
+
+
+def story(q: str, a: str, category: str) -> Candidate:
+    return Candidate(make_row(q, "", a, category, "S"), "Ch > Sec", "", ("composed",))
+
+
+@pytest.mark.parametrize(
+    ("candidate", "reason"),
+    [
+        (
+            story("What did Lee find?", "Lee developed another theory of mood in 1990.", "theory"),
+            "points back",
+        ),
+        (
+            story(
+                "What was done in the cell study?",
+                "Volunteers were randomly assigned to cells. The guards, in turn, became harsh.",
+                "experiment",
+            ),
+            "points back",
+        ),
+        (
+            story(
+                "What was done in the pay study?",
+                "An advert asked for men to join a study. Each student was paid $15 and became "
+                "more anxious.",
+                "experiment",
+            ),
+            "points back",
+        ),
+        (
+            # Who and what was found, nothing done: not an experiment row.
+            story(
+                "What did the study by Moe et al. (2007) find?",
+                "A study of over 6,000 Danes identified worry as a risk factor for heart disease.",
+                "experiment",
+            ),
+            "experiment: method not said",
+        ),
+        (
+            cand(
+                "Define the term 'good flow'.",
+                "In good flow, we are more likely to see smooth lines than broken ones.",
+                term="good flow",
+            ),
+            "definition says what we do, not what it is",
+        ),
+        (
+            Candidate(
+                make_row(
+                    "What are mental habits?",
+                    "",
+                    "Mental habits refer to all beliefs learned before, including expectations.",
+                    "definition",
+                    "S",
+                ),
+                "Ch > Sec",
+                "Kay proposed the concept of mutual causation, in which mental habits, acts, and "
+                "setting all interact. Mental habits refer to all beliefs learned before, "
+                "including expectations.",
+                term="mental habits",
+            ),
+            "definition bound to one theory",
+        ),
+        (
+            cand(
+                "Define 'dark point'.",
+                "The dark point is a spot where we cannot see in that portion of the field.",
+                term="dark point",
+            ),
+            "dangling reference",
+        ),
+    ],
+)
+def test_rows_that_point_back_or_leave_out_the_method_are_dropped(candidate, reason):
+    assert critique(candidate)[0] == reason
+
+
+def test_a_study_with_a_design_or_a_procedure_keeps_its_row():
+    for answer in (
+        "A longitudinal study of 145 children found that early stress increased asthma by 10%.",
+        "In one study, 112 women who performed hard sums showed lower blood pressure with a "
+        "friend present.",
+    ):
+        assert critique(story("What did Ray et al. (2001) find?", answer, "experiment")) is None
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (
+            "In another study, older volunteers were given a vaccine. Carers showed a poorer "
+            "response.",
+            "Older volunteers were given a vaccine. Carers showed a poorer response.",
+        ),
+        (
+            "Based on how the infants responded to the separation, Ainsworth identified three "
+            "types of attachment.",
+            "Ainsworth identified three types of attachment.",
+        ),
+        (
+            "Rogers further divided the self into two parts.",
+            "Rogers divided the self into two parts.",
+        ),
+        (
+            "Lee developed another theory of mood, which he called the tide theory.",
+            "Lee developed a theory of mood, which he called the tide theory.",
+        ),
+        # The rest leans on what came before: left for the critic to drop.
+        (
+            "In another study, they were given a vaccine.",
+            "In another study, they were given a vaccine.",
+        ),
+    ],
+)
+def test_repair_takes_out_what_points_back_only_where_the_rest_stands_alone(before, after):
+    fixed = repair(story("Q?", before, "theory"))
+    assert fixed.row["output"] == after
+    assert (fixed.notes[-1] == "a reference to earlier text taken out") == (before != after)

@@ -512,3 +512,28 @@ def test_is_when_definitions_are_dropped_under_their_reason(tmp_path, capsys):
 def test_a_gloss_opening_with_a_quantifier_takes_no_article():
     made = gloss_sentence("polytrait", "multiple genes acting together on one trait", None)
     assert made is not None and "refers to multiple genes" in made[0]
+
+
+def test_a_gloss_whose_parts_are_all_what_the_term_assumes_is_one_claim():
+    # "assumes A; B; C": B and C are more of what it assumes, not sentences cut loose.
+    assert gloss_sentence(
+        "Theory Q",
+        "assumes staff are lazy; managers must watch them; rewards do not help",
+        STYLE,
+    ) == (
+        "Theory Q assumes that staff are lazy, that managers must watch them, and that rewards "
+        "do not help.",
+        "gloss: verb phrase",
+    )
+
+
+def test_a_noun_gloss_that_is_really_a_clause_is_refused():
+    # "infant ... suddenly dies": no "X is" or "refers to" makes that a sentence.
+    assert (
+        gloss_sentence("crib syndrome", "infant with no known illness suddenly dies", STYLE) is None
+    )
+    # "early stages" is an adjective, not an adverb before a verb: the gloss is kept.
+    assert gloss_sentence("neuron", "cell in its early stages of growth", STYLE) == (
+        "A neuron is a cell in its early stages of growth.",
+        "gloss: noun phrase",
+    )

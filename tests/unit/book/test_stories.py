@@ -420,3 +420,20 @@ def test_a_theorist_introduced_as_who_proposed_a_theory(tmp_path):
     assert "sociocultural theory of development" in row["instruction"]
     assert "Lev Vygotsky" in row["instruction"]
     assert row["output"].endswith("He suggested that human development is rooted in one's culture.")
+
+
+def test_a_theory_claim_that_goes_on_in_the_next_sentence_is_kept_whole(tmp_path):
+    from psych_plugin.book.stories import according_stories
+
+    text = (
+        "# Chapter 1: Drives\n\n## Drive\n\n"
+        "According to the pull theory of motivation, gaps in balance create bodily needs. "
+        "These needs result in drive states that move behavior back to balance. "
+        "Hunger is one example of a drive state.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (row,) = [s.row for s in according_stories(chunks, {}, name)]
+    assert row["output"] == (
+        "According to the pull theory of motivation, gaps in balance create bodily needs. "
+        "These needs result in drive states that move behavior back to balance."
+    )
