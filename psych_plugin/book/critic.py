@@ -215,7 +215,7 @@ def _subject_agreement(output: str, term: str) -> str:
     )
     if not m:
         return ""
-    last = term.split()[-1].casefold()
+    last = re.split(r" of ", term, maxsplit=1)[0].split()[-1].casefold()  # "components of"
     plural = last.endswith("s") and not _NOT_PLURAL.search(last)
     if plural and m.group("verb") == "is":
         return f'"{term} is": a plural with "is"'

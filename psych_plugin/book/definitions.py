@@ -176,7 +176,8 @@ def _join(*parts: str) -> str:
 def _plural(term: str, after: str = "") -> bool:
     if re.match(r"\s*(?:\([^)]*\)\s*)?,?\s*are\b", after):
         return True
-    last = term.split()[-1].casefold()
+    # "components of emotion": the head is before "of".
+    last = re.split(r" of ", term, maxsplit=1)[0].split()[-1].casefold()
     if " " not in term.strip() and last.endswith("ics"):
         return False  # "semantics", "genetics": one field ("sexual characteristics": many)
     return last.endswith("s") and not last.endswith(("ss", "us", "is", "sis", "as"))
@@ -695,6 +696,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
                 not head_plural
                 and not (head in _MASS or _MASS_SUFFIX.search(head))
                 and first not in _QUANTIFIERS  # "multiple genes affecting ...": no "a"
+                # "physiological arousal, psychological appraisal, and ...": a list, no "a"
+                and not re.search(r", (?:and|or) ", _before_relative(body))
             ):
                 body = f"{'an' if _vowel_sound(first) else 'a'} {body}"
             return _sentence_end(f'The term "{name}" refers to {body}'), _REFERS

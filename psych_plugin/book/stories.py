@@ -1029,6 +1029,11 @@ _TWO_KINDS = re.compile(
 )
 
 
+# "Below, we discuss two kinds of ...": what the text will go on to, not two kinds it sets
+# against each other.
+_ROADMAP = re.compile(r"\b(?:[Ww]e|[Bb]elow|[Nn]ext)\b")
+
+
 def kinds_pairs(
     chunks: Sequence[Chunk], plan: BookPlan, style: TermStyle, book: str
 ) -> list[Story]:
@@ -1041,7 +1046,7 @@ def kinds_pairs(
     for _, sents in _section_sentences(chunks):
         for s in sents:
             m = _TWO_KINDS.search(_ASIDE.sub("", s.text))
-            if m is None:
+            if m is None or _ROADMAP.search(s.text):
                 continue
             ka, kb = term_key(m.group("a")), term_key(m.group("b"))
             if ka not in plan.definitions or kb not in plan.definitions or ka == kb:

@@ -504,3 +504,12 @@ def test_repair_takes_out_what_points_back_only_where_the_rest_stands_alone(befo
     fixed = repair(story("Q?", before, "theory"))
     assert fixed.row["output"] == after
     assert (fixed.notes[-1] == "a reference to earlier text taken out") == (before != after)
+
+
+def test_a_term_with_of_agrees_with_its_head():
+    bad = cand(
+        "What are stages of sleep?",
+        "Stages of sleep is a cycle of brain activity through the night.",
+        term="stages of sleep",
+    )
+    assert critique(bad) == ("number agreement", '"stages of sleep is": a plural with "is"')

@@ -537,3 +537,17 @@ def test_a_noun_gloss_that_is_really_a_clause_is_refused():
         "A neuron is a cell in its early stages of growth.",
         "gloss: noun phrase",
     )
+
+
+def test_a_term_with_of_takes_its_number_from_the_head_and_a_list_takes_no_article():
+    # "components of emotion": plural, whatever "emotion" is; the gloss is a list of three
+    # things, which no "a" fits.
+    assert gloss_sentence(
+        "components of emotion",
+        "physiological arousal, psychological appraisal, and subjective experience",
+        STYLE,
+    ) == (
+        'The term "components of emotion" refers to physiological arousal, psychological '
+        "appraisal, and subjective experience.",
+        "gloss: noun phrase (refers to)",
+    )

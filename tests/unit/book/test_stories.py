@@ -437,3 +437,21 @@ def test_a_theory_claim_that_goes_on_in_the_next_sentence_is_kept_whole(tmp_path
         "According to the pull theory of motivation, gaps in balance create bodily needs. "
         "These needs result in drive states that move behavior back to balance."
     )
+
+
+def test_two_kinds_the_text_only_announces_are_not_compared(tmp_path):
+    from psych_plugin.book.stories import kinds_pairs
+
+    text = (
+        "# Chapter 1: Tests\n\n## Kinds\n\n"
+        "Below, we discuss two types of personality tests: self-report inventories and "
+        "projective tests. **Self-report inventories** are tests in which people answer written "
+        "questions about themselves. **Projective tests** are tests in which people respond to "
+        "ambiguous pictures or words.\n"
+    )
+    path = tmp_path / "book.md"
+    path.write_text(text, encoding="utf-8")
+    book = read_book(path)
+    name, chunks = split_book(path, book)
+    style = TermStyle(book)
+    assert kinds_pairs(chunks, plan_book(chunks, style, name), style, name) == []
