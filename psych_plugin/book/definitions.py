@@ -411,6 +411,9 @@ _ADVERB_VERB = re.compile(
     r"monthly|yearly|holy|ugly|bodily|orderly|timely|lively|deadly)\b)[a-z]{3,}ly "
     r"(?!is\b|as\b|has\b|its\b|this\b)[a-z]{2,}(?<![su])s\b"
 )
+_PARTICIPLE_FIRST = re.compile(
+    r"^[\w-]+(?: [\w-]+){0,2} (?!is\b)[a-z]+ed (?:at|by|to|on|in|for|with|from|toward)\b"
+)
 # Verbs a gloss opens with whose object is a claim: later parts after ";" are more of it.
 _CLAIM_VERBS = word_set("assumes suggests states proposes holds argues posits claims believes says")
 _LAW_HEAD = re.compile(r"\b(?:law|principle|rule|hypothesis|theory|model|effect)s?\b", re.I)
@@ -556,6 +559,9 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         and not first.endswith(("’s", "'s", "ing"))
         and any(w.strip(",;") in _CLAUSE_VERB for w in early)
         and not quoted
+        # "therapeutic orientation aimed at helping people become ...": a noun and its
+        # participle; the verb belongs to the phrase after it.
+        and not _PARTICIPLE_FIRST.match(body)
     ):
         # "physiological arousal and emotional experience occur at the same time": a clause.
         return _sentence_end(_claim(name, lead, body, law)), "gloss: clause"

@@ -551,3 +551,16 @@ def test_a_term_with_of_takes_its_number_from_the_head_and_a_list_takes_no_artic
         "appraisal, and subjective experience.",
         "gloss: noun phrase (refers to)",
     )
+
+
+def test_a_noun_with_its_participle_is_not_read_as_a_clause():
+    # "become" belongs to "aimed at helping people become ...", not to the gloss's subject.
+    assert gloss_sentence(
+        "humanistic therapy",
+        "therapeutic orientation aimed at helping people become more self-aware",
+        STYLE,
+    ) == (
+        "Humanistic therapy is a therapeutic orientation aimed at helping people become more "
+        "self-aware.",
+        "gloss: noun phrase",
+    )
