@@ -259,6 +259,15 @@ _ROLE = (
     r"teacher|learner|adult|model|woman|man|confederate|boy|girl|student|experimenter|"
     r"doctor|nurse|patient|baby|infant|child|mother|father|stranger|actor|victim"
 )
+# What the story may have called them before: "1-week-old babies ... the infant's own mother".
+_ROLE_PLURAL = {
+    "child": "children|kids|preschoolers|infants|babies",
+    "man": "men",
+    "woman": "women",
+    "infant": "infants|babies|newborns",
+    "baby": "babies|infants|newborns",
+    "adult": "adults|parents",
+}
 _THE_ROLE = re.compile(rf"\b[Tt]he ({_ROLE})\b")
 # A finding graded by size or significance only ("a moderate but significant effect") ...
 _SIZED_FINDING = re.compile(
@@ -329,9 +338,13 @@ def _experiment_problem(output: str, category: str = "experiment") -> tuple[str,
             r" (?:[A-Z]|known as|named|called)", after
         ):
             continue  # "Henry Molaison, the patient known as H.M.": introduced in apposition
-        plural = {"child": "children", "man": "men", "woman": "women"}.get(role, role + "s")
+        plural = _ROLE_PLURAL.get(role, role + "s")
         introduced = re.search(rf"\b(?:a|an|one)\s+(?:[\w-]+\s+){{0,3}}{role}\b", before)
-        if not introduced and not re.search(rf"\b{plural}\b", before):
+        # "The confederate learners": a kind of the learners already introduced.
+        then = re.match(r" ([a-z]+)", after)
+        if then and then.group(1)[:5] in before and len(then.group(1)) > 3:
+            continue
+        if not introduced and not re.search(rf"\b(?:{plural})\b", before):
             return "experiment: unintroduced person", m.group(0)
     if category == "experiment" and not _METHOD.search(output):
         return "experiment: method not said", output[:80]

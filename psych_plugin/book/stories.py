@@ -504,6 +504,25 @@ def study_stories(
             picked.append(found)
             for k in [p for p in picked if p > i]:
                 picked.extend(_introducing(sents, [p for p in picked if p < k], k))
+            # A sentence left out between two taken from its paragraph is part of the story
+            # ("One gauze pad was from ... a stranger, and the other ... the infant's own
+            # mother"): a study told with a gap is half a design. Kept when the story still
+            # reads with it (not a summary speaking of "the teacher" before she is introduced).
+            paras = {sents[p].para for p in picked}
+            gapped = sorted(picked)
+            picked.extend(
+                k
+                for k in range(i + 1, found)
+                if k not in picked
+                and sents[k].para in paras
+                and sents[k - 1].para == sents[k].para == sents[k + 1].para
+                and _usable(sents[k])
+                and not (
+                    set(re.findall(r"\b[A-Z][a-z]{2,}\b", _ASIDE.sub("", sents[k].text)))
+                    & researchers
+                )
+                - set(re.findall(r"\b[A-Z][a-z]{2,}\b", f"{s.text} {who}"))
+            )
             picked.sort()
             # A second finding right after the first ("These variations show that ...").
             nxt = found + 1
@@ -525,14 +544,14 @@ def study_stories(
             ):
                 picked.append(nxt)
             output = _compose(sents, picked)
-            while len(output) > MAX_CHARS and len(picked) > 3:
-                # Drop the last procedure sentence before the finding, not the finding.
-                drop = next((p for p in reversed(picked[:-1]) if p > i and p not in (found,)), None)
-                if drop is None:
-                    break
-                picked.remove(drop)
-                output = _compose(sents, picked)
+            if picked != gapped:
+                probe = make_row("Q?", "", output, "experiment", "")
+                if critique(Candidate(probe, "", "")) is not None:
+                    picked = gapped
+                    output = _compose(sents, picked)
             if len(output) > MAX_CHARS:
+                # Too long to tell whole; a study with its design or its finding cut out reads
+                # complete and is not: no row.
                 continue
             name = _study_name(s.text, heading_study, who)
             done.add(surname)

@@ -513,3 +513,13 @@ def test_a_term_with_of_agrees_with_its_head():
         term="stages of sleep",
     )
     assert critique(bad) == ("number agreement", '"stages of sleep is": a plural with "is"')
+
+
+def test_people_the_story_introduced_under_another_name_or_as_a_kind():
+    for told in (
+        "Week-old babies were placed between two pads, and the infant preferred the pad of its "
+        "own mother.",
+        "Volunteers were told to shock learners for each error. The confederate learners "
+        "cried out, yet 65% of the volunteers continued.",
+    ):
+        assert critique(story("What was done?", told, "experiment")) is None

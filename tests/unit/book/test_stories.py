@@ -280,7 +280,8 @@ def test_a_step_on_the_way_is_not_the_finding_and_the_subject_belongs_to_the_stu
     out = story.row["output"]
     assert "the research by Kay on Little Tom" in story.row["instruction"]
     assert "Little Tom was shown a soft toy" in out and "by striking a bell" in out
-    assert "startled by the noise" not in out  # a step on the way
+    # A step on the way: told in its place, between the steps, not taken for the finding.
+    assert out.index("startled by the noise") < out.index("Kay then paired the bell")
     assert out.endswith("Soon Little Tom became afraid of the toy alone.")
 
 
@@ -455,3 +456,27 @@ def test_two_kinds_the_text_only_announces_are_not_compared(tmp_path):
     name, chunks = split_book(path, book)
     style = TermStyle(book)
     assert kinds_pairs(chunks, plan_book(chunks, style, name), style, name) == []
+
+
+def test_a_sentence_between_two_a_study_takes_is_told_too(tmp_path):
+    """The sentence saying what the two pads were is neither a step nor a finding, but
+    without it the design is half told; a study too long to tell whole gives no row."""
+    text = (
+        "# Chapter 1: Infants\n\n## Smell\n\n"
+        "In a study by Farrow (1978), 1-week-old babies who were being breastfed were placed "
+        "between two cotton pads. One cotton pad was from a nursing mother who was a "
+        "stranger, and the other cotton pad was from the infant’s own mother. More than "
+        "two-thirds of the babies turned toward the pad with their mother’s scent.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (story,) = study_stories(chunks, frozenset({"Farrow"}), {}, name)
+    assert "One cotton pad was from a nursing mother" in story.row["output"]
+    assert critique(Candidate(story.row, "", "")) is None  # "the infant": the babies
+    import psych_plugin.book.stories as stories
+
+    before = stories.MAX_CHARS
+    stories.MAX_CHARS = len(story.row["output"]) - 1
+    try:
+        assert study_stories(chunks, frozenset({"Farrow"}), {}, name) == []
+    finally:
+        stories.MAX_CHARS = before
