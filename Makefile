@@ -71,7 +71,7 @@ help:
 	@echo "  make export    GGUF files (f16, q8_0, q4_k_m) and an Ollama Modelfile of the trained"
 	@echo "                 run, each checked in llama.cpp against the merged model"
 	@echo "  make serve     an OpenAI-compatible server of the exported model on 127.0.0.1:8080"
-	@echo "  make llama-cpp build llama.cpp (llama-cpp-python) for this machine once: ~5 min on 2 cores"
+	@echo "  make llama-cpp build llama.cpp (llama-cpp-python) for your CPU, once: ~5 min on 2 cores"
 	@echo "  make test      the whole test suite (unit + end-to-end through real Axolotl)"
 	@echo "  make setup     create .venv and install (re-installs only when pyproject.toml changes;"
 	@echo "                 FLASH_ATTN=1 also builds flash-attn, which train then uses)"

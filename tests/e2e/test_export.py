@@ -41,13 +41,13 @@ def exported(trained_run: Path) -> tuple[Path, str]:
 
 def test_export_writes_three_types_that_match_the_model_in_llama_cpp(exported):
     out, stdout = exported
+    checks = {ln.split()[0]: ln for ln in stdout.splitlines() if "prompt tokens" in ln}
     for kind in ("f16", "q8_0", "q4_k_m"):
         assert (out / f"psych-{kind}.gguf").is_file(), kind
-        line = next(ln for ln in stdout.splitlines() if ln.strip().startswith(kind + " "))
-        assert "prompt tokens equal" in line, line
+        assert "prompt tokens equal" in checks[kind], checks[kind]
     assert "FROM ./psych-q4_k_m.gguf" in (out / "Modelfile").read_text(encoding="utf-8")
     # f16 is the model: greedy answers agree token for token over every checked position.
-    f16 = next(ln for ln in stdout.splitlines() if ln.strip().startswith("f16 "))
+    f16 = checks["f16"]
     agreed, total = f16.split("greedy agrees ", 1)[1].split(" tokens", 1)[0].split("/")
     assert agreed == total, f16
 
@@ -127,12 +127,11 @@ def test_the_server_answers_as_llama_cpp_does_in_process(server: str, exported):
     from llama_cpp import Llama
 
     messages = [{"role": "user", "content": QUESTION}]
-    served = chat(
-        server,
-        {"model": "psych", "messages": messages, "temperature": 0, "max_tokens": 24, "seed": 0},
-    )
+    # Greedy, no penalties, on both sides (the server's request defaults add a repeat penalty).
+    greedy = {"temperature": 0, "max_tokens": 24, "seed": 0, "repeat_penalty": 1.0}
+    served = chat(server, {"model": "psych", "messages": messages, **greedy})
     llm = Llama(model_path=str(exported[0] / "psych-q8_0.gguf"), n_ctx=4096, verbose=False)
-    local = llm.create_chat_completion(messages=messages, temperature=0, max_tokens=24, seed=0)
+    local = llm.create_chat_completion(messages=messages, **greedy)
     answer = served["choices"][0]["message"]["content"]
     assert answer == local["choices"][0]["message"]["content"]
     assert served["usage"]["completion_tokens"] == local["usage"]["completion_tokens"] > 0
