@@ -543,6 +543,20 @@ def study_stories(
                 )
             ):
                 picked.append(nxt)
+            if surname not in _compose(sents, picked):
+                # "... known as the quizmaster study (Ross, Amabile, & Steinmetz, 1977).": who
+                # ran it is only in the citation, which an answer leaves out; said in words.
+                cited = re.search(
+                    rf"(?P<what>\b(?:study|studies|experiments?)) \((?P<who>[^()]*\b{surname}\b"
+                    r"[^()]*?),? (?:1[89]|20)\d\d[a-z]?\)(?P<end>[.!]?)$",
+                    s.text,
+                )
+                if cited is None:
+                    continue  # a study whose researchers the answer never names
+                names = cited.group("who").replace(" &", " and").replace("et al.", "et al")
+                told = f"{cited.group('what')} by {names}{cited.group('end')}"
+                s = Sentence(s.text[: cited.start()] + told, s.para, s.chunk)
+                sents = [*sents[:i], s, *sents[i + 1 :]]
             output = _compose(sents, picked)
             if picked != gapped:
                 probe = make_row("Q?", "", output, "experiment", "")

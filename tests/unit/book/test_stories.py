@@ -480,3 +480,17 @@ def test_a_sentence_between_two_a_study_takes_is_told_too(tmp_path):
         assert study_stories(chunks, frozenset({"Farrow"}), {}, name) == []
     finally:
         stories.MAX_CHARS = before
+
+
+def test_who_ran_a_named_study_is_said_when_only_its_citation_names_them(tmp_path):
+    text = (
+        "# Chapter 1: Attribution\n\n## Hosts and Contestants\n\n"
+        "The attribution error is so strong that people overlook what the situation does. "
+        "A classic example was demonstrated in a series of experiments known as the host study "
+        "(Rowe, Amble, & Stein, 1977). Student participants were randomly assigned to play a "
+        "host or a contestant. Hosts did not rate their general knowledge higher than the "
+        "contestants, but the contestants rated the hosts’ intelligence higher than their own.\n"
+    )
+    name, chunks = _chunks(tmp_path, text)
+    (story,) = study_stories(chunks, frozenset({"Rowe", "Amble", "Stein"}), {}, name)
+    assert "known as the host study by Rowe, Amble, and Stein." in story.row["output"]
