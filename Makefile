@@ -211,7 +211,9 @@ demo: smollm2
 	$(PSYCH) trained $(DEMO_CONFIG)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PSYCH) eval --config $(DEMO_CONFIG) $(DEMO_EVAL)
 
-test: $(STAMP) browser smollm2-if-possible
+# The export tests run inside llama.cpp: the first `make test` on a machine compiles it (about 5
+# minutes on 2 cores); uv keeps the wheel, so later runs, fresh clones included, take seconds.
+test: $(STAMP) browser smollm2-if-possible $(LLAMA_CPP_STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests
 
 test-fast: $(STAMP)
