@@ -150,6 +150,11 @@ _THEORY_GENUS = re.compile(
     r"suggestion|premise|proposition|statement|description|way of (?:thinking|explaining))\b",
     re.IGNORECASE,
 )
+# "Stage of moral reasoning is a process proposed by Kohlberg.": whose, not what.
+_ONLY_WHO = re.compile(
+    r"^[^.]* (?:is|are|refers to) (?:a|an|the) [\w-]+ (?:proposed|developed|described|"
+    r"introduced|created|used) by [A-Z][\w.’']*(?: [A-Z][\w.’']*)*\.$"
+)
 _EMPTY = word_set("first second third fourth fifth final last stage type kind form part phase step")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
 
@@ -391,19 +396,29 @@ def leans_elsewhere(text: str) -> bool:
     return bool(_WE_DEFINITION.match(text) or _BACK_REFERENCE.search(text))
 
 
-def _context_bound(c: Candidate) -> str:
-    """The sentence before the definition in its passage that names the term as one part of a
-    proposed idea, or ""."""
+_LOOK_BACK = 1500  # characters: the paragraph or two before a definition
+
+
+def _context_bound(c: Candidate, book_text: str = "") -> str:
+    """The sentence before the definition, in its passage or in the book's few paragraphs
+    before it, that names the term as one part of a proposed idea, or ""."""
     if c.row["category"] != "definition" or c.notes or not c.term:
         return ""
-    at = c.passage.find(c.row["output"][:40])
+    text = c.passage
+    said = c.row["output"][:40].casefold()  # "Finally, context refers to ..." in the book
+    at = text.casefold().find(said)
+    in_book = book_text.casefold().find(said) if book_text else -1
+    if in_book > 0:
+        # "Finally, context refers to the reward structure ...", a paragraph after the idea
+        # is named: the paragraphs before say whose parts these are.
+        text, at = book_text[max(0, in_book - _LOOK_BACK) : in_book], min(in_book, _LOOK_BACK)
     if at <= 0:
         return ""
     term = re.escape(re.sub(r"\s*\([^)]*\)", "", c.term).casefold())
     listed = re.compile(
         rf"(?:, |\b(?:which|whom) ){term}(?:,| and\b| or\b)|(?:,|\band|\bor) {term}\b"
     )
-    for sentence in re.split(r"(?<=[.!?])\s+", c.passage[:at]):
+    for sentence in re.split(r"(?<=[.!?])\s+", text[:at]):
         low = sentence.casefold()
         if listed.search(low) and _PROPOSAL.search(low):
             return sentence[:80]
@@ -484,7 +499,7 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         return "question in the answer", ""
     if row["category"] == "definition" and _WE_DEFINITION.match(output):
         return "definition says what we do, not what it is", output[:60]
-    bound = _context_bound(c)
+    bound = _context_bound(c, book_text)
     if bound:
         return "definition bound to one theory", bound
     if row["category"] == "definition" and output.startswith("According to "):
@@ -521,7 +536,7 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         names = {w.casefold() for w in re.findall(r"(?<=\s)[A-Z][\w-]+", output)}
         # "... refers to the second stage of sleep": ordinals and "stage" add nothing.
         said = set(_content_words(output)) - set(_content_words(c.term)) - names - _EMPTY
-        if not said:
+        if not said or _ONLY_WHO.match(output):
             return "says nothing about the term", output[:80]  # "X is Y's theory of X"
     if row["category"] == "theory":
         m = _THEORY_IS.match(output)

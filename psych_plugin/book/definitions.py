@@ -411,6 +411,11 @@ _ADVERB_VERB = re.compile(
     r"monthly|yearly|holy|ugly|bodily|orderly|timely|lively|deadly)\b)[a-z]{3,}ly "
     r"(?!is\b|as\b|has\b|its\b|this\b)[a-z]{2,}(?<![su])s\b"
 )
+_IRREGULAR_PARTICIPLES = word_set("made built known found held seen taken given driven shown")
+# A person as the gloss's genus ("adult with a BMI of 30 or higher") fits a term naming a
+# person ("model", "bystander"), not an adjective ("obese") or a disorder.
+_PERSON_GENUS = word_set("individual adult person people child someone")
+_NOT_A_PERSON = word_set("disorder disease syndrome condition illness diagnosis state")
 _PARTICIPLE_FIRST = re.compile(
     r"^[\w-]+(?: [\w-]+){0,2} (?!is\b)[a-z]+ed (?:at|by|to|on|in|for|with|from|toward)\b"
 )
@@ -516,6 +521,14 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
     words = body.split()
     if not words:
         return None
+    genus = re.sub(r"^(?:an?|the) ", "", body.casefold()).split()[0]
+    if genus in _PERSON_GENUS and (
+        term.split()[-1].casefold() in _NOT_A_PERSON
+        or style is not None
+        and " " not in term
+        and style.article(term) not in ("a", "an")
+    ):
+        return None  # "obese: adult with a BMI of 30 or higher": "obese" is not an adult
     first = words[0].casefold().strip(",;:")
     second = words[1].casefold().strip(",;:") if len(words) > 1 else ""
     plural = _plural(term)
@@ -658,7 +671,17 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         activity = re.search(r"(?:ing|ment|i[sz]ation|ssion|ition)$", name.split()[-1])
         if quoted or article in ("a", "an") or not activity:
             sentence = f'The term "{name}" refers to {body}'
-    elif first.endswith("ed") and second in ("in", "into", "by", "to", "on", "as", "with", "from"):
+    elif (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES) and second in (
+        "in",
+        "into",
+        "by",
+        "to",
+        "on",
+        "as",
+        "with",
+        "from",
+        "up",  # "made up of billions of neurons": "X is made up of ..."
+    ):
         if quoted:
             return None
         sentence, shape = f"{lead} {verb} {body}", "gloss: participle"

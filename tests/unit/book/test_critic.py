@@ -523,3 +523,33 @@ def test_people_the_story_introduced_under_another_name_or_as_a_kind():
         "cried out, yet 65% of the volunteers continued.",
     ):
         assert critique(story("What was done?", told, "experiment")) is None
+
+
+def test_a_definition_that_only_says_whose_it_is_or_is_one_part_of_a_theory():
+    whose = cand(
+        "Define 'stage of reasoning'.",
+        "Stage of reasoning is a process proposed by Kohlberg.",
+        term="stage of reasoning",
+    )
+    assert critique(whose)[0] == "says nothing about the term"
+    # The theory naming the term as its part is a paragraph before the definition's passage.
+    book = (
+        "Kay proposed the concept of mutual causation, in which habits, acts, and setting "
+        "all interact.\n\nTake a festival where one can jump from a bridge. The act is the "
+        "jump. Finally, setting refers to the reward structure for the act."
+    )
+    part = Candidate(
+        make_row(
+            "What is setting?",
+            "",
+            "Setting refers to the reward structure for the act.",
+            "definition",
+            "S",
+        ),
+        "Ch > Sec",
+        "Take a festival where one can jump from a bridge. The act is the jump. Finally, "
+        "setting refers to the reward structure for the act.",
+        term="setting",
+    )
+    assert critique(part) is None  # the passage alone does not show it
+    assert critique(part, book)[0] == "definition bound to one theory"

@@ -564,3 +564,15 @@ def test_a_noun_with_its_participle_is_not_read_as_a_clause():
         "self-aware.",
         "gloss: noun phrase",
     )
+
+
+def test_an_irregular_participle_opens_a_predicate_and_a_person_is_not_an_adjective():
+    style = TermStyle("The amygdala is small. The amygdala is deep. The neuron fires.")
+    assert gloss_sentence("amygdala", "made up of two nuclei and controls fear", style) == (
+        "The amygdala is made up of two nuclei and controls fear.",
+        "gloss: participle",
+    )
+    # "obese: adult with a BMI ...": the term is not an adult; nor is a disorder a person.
+    assert gloss_sentence("obese", "adult with a BMI of 30 or higher", STYLE) is None
+    assert gloss_sentence("dual disorder", "individual who has two diagnoses", STYLE) is None
+    assert gloss_sentence("neuron", "person who carries signals", STYLE) is not None
