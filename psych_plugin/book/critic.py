@@ -497,7 +497,11 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
         return "not self-contained", m.group(0)  # "X is when they ...": who are "they"?
     if "?" in output:
         return "question in the answer", ""
-    if row["category"] == "definition" and _WE_DEFINITION.match(output):
+    if row["category"] == "definition" and (
+        _WE_DEFINITION.match(output)
+        or "gloss: clause" in c.notes
+        and re.match(r"^In [^,]{1,60}, (?:individuals|people|persons|a person)\b", output)
+    ):
         return "definition says what we do, not what it is", output[:60]
     bound = _context_bound(c, book_text)
     if bound:

@@ -314,7 +314,7 @@ def sentence_definitions(paragraph: str) -> list[Definition]:
 _MASS = word_set(
     "use abuse care support advice help damage harm pain training treatment "
     "learning knowledge behavior behaviour information memory research evidence thinking "
-    "awareness attention perception cognition"
+    "awareness attention perception cognition pressure"
 )
 
 
@@ -746,6 +746,10 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             or first in _QUANTIFIERS  # "multiple genes affecting ...": no "a"
         ):
             phrase = body
+        elif re.match(
+            r"^(?:(?!(?:that|which|who|of|in|to|for) )[\w-]+ ){0,2}[\w-]+(?:’s|'s) ", body
+        ):
+            phrase = f"the {body}"  # "nervous system's ability to change": the system's
         else:
             phrase = f"{'an' if _vowel_sound(first) else 'a'} {body}"
         term_head = name.split()[-1].casefold() if " " in name else ""

@@ -553,3 +553,15 @@ def test_a_definition_that_only_says_whose_it_is_or_is_one_part_of_a_theory():
     )
     assert critique(part) is None  # the passage alone does not show it
     assert critique(part, book)[0] == "definition bound to one theory"
+
+
+def test_a_clause_gloss_about_what_people_do_is_no_definition():
+    row = make_row(
+        "Define 'warped self-image'.",
+        "",
+        "In a warped self-image, individuals view themselves as heavier than they are.",
+        "definition",
+        "S",
+    )
+    glossed = Candidate(row, "Ch > Sec", "", ("gloss: clause",), term="warped self-image")
+    assert critique(glossed)[0] == "definition says what we do, not what it is"

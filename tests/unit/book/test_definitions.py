@@ -576,3 +576,18 @@ def test_an_irregular_participle_opens_a_predicate_and_a_person_is_not_an_adject
     assert gloss_sentence("obese", "adult with a BMI of 30 or higher", STYLE) is None
     assert gloss_sentence("dual disorder", "individual who has two diagnoses", STYLE) is None
     assert gloss_sentence("neuron", "person who carries signals", STYLE) is not None
+
+
+def test_a_possessive_genus_takes_the_and_a_mass_noun_none():
+    assert gloss_sentence("neuroplasticity", "nervous system's ability to change", STYLE) == (
+        "Neuroplasticity is the nervous system's ability to change.",
+        "gloss: noun phrase",
+    )
+    assert gloss_sentence("hypertension", "high blood pressure", STYLE) == (
+        "Hypertension is high blood pressure.",
+        "gloss: noun phrase",
+    )
+    # "belief that one's ...": the possessive is in the clause, not the genus.
+    assert gloss_sentence("determinism", "belief that one’s acts are caused", STYLE)[0] == (
+        "Determinism is a belief that one’s acts are caused."
+    )
