@@ -231,6 +231,40 @@ def _subject_agreement(output: str, term: str) -> str:
     return ""
 
 
+# A plural term "are a/an" something is one of a kind only with a collective noun ("Stimulants
+# are a class of drugs"); "Reflexes are a motor or neural reaction" is the book's slip.
+_COLLECTIVE = word_set(
+    "class type kind group set form category family series pattern collection network system "
+    "part range combination variety cluster pair sequence way number"
+)
+_IS_PLURAL = re.compile(
+    r"^[^,.;]{0,80}? (?:is|was) (?:our|their|his|her) [a-z]+(?<![siu])s "
+    r"(?:about|that|of|in|toward|for)\b"
+)
+_BOOK_SLIP = re.compile(
+    r"\b(\w+) \1\b(?<!\bthat that\b)|\bthat is that (?!(?:the|a|an|this|these|those|it|they|"
+    r"we|you|he|she|there|people|one|our|their|his|her|its|all|no|some|many|most|each)\b)",
+    re.IGNORECASE,
+)
+
+
+def _complement_agreement(output: str, term: str) -> str:
+    """ "Reflexes are a motor ... reaction", "Perceived control is our beliefs about ...": the
+    book's agreement slip between the term and what it is said to be."""
+    m = re.match(
+        rf"^(?:(?:a|an|the) )?{re.escape(term)}(?: \([^)]*\))? are (?:a|an) (?P<np>[^,.;]*)",
+        output,
+        re.IGNORECASE,
+    )
+    if m and not set(m.group("np").casefold().split()) & _COLLECTIVE:
+        return f'"{term} are a ...": a plural said to be one thing'
+    if re.match(rf"^(?:(?:a|an|the) )?{re.escape(term)}\b", output, re.I) and _IS_PLURAL.match(
+        output
+    ):
+        return f'"{term} is ...s": a singular said to be many things'
+    return ""
+
+
 def _content_words(text: str) -> list[str]:
     return [
         w
@@ -390,10 +424,18 @@ _LEANING = re.compile(
 )
 
 
-def leans_elsewhere(text: str) -> bool:
+def leans_elsewhere(text: str, term: str = "") -> bool:
     """A definition's sentence that the critic would reject for leaning on text it does not
-    carry ("In positive punishment, you add ..."): ranked below one that reads alone."""
-    return bool(_WE_DEFINITION.match(text) or _BACK_REFERENCE.search(text))
+    carry ("In positive punishment, you add ...") or for the book's own slip ("Reflexes are a
+    ... reaction"): ranked below one that reads alone (the glossary's gloss, when there is
+    one)."""
+    return bool(
+        _WE_DEFINITION.match(text)
+        or _BACK_REFERENCE.search(text)
+        or _BOOK_SLIP.search(text)
+        or term
+        and _complement_agreement(text, term)
+    )
 
 
 _LOOK_BACK = 1500  # characters: the paragraph or two before a definition
@@ -534,7 +576,7 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
             return "name as term", c.term
         if not _mentions(output, c.term):
             return "off-topic answer", c.term
-        problem = _subject_agreement(output, c.term)
+        problem = _subject_agreement(output, c.term) or _complement_agreement(output, c.term)
         if problem:
             return "number agreement", problem
         names = {w.casefold() for w in re.findall(r"(?<=\s)[A-Z][\w-]+", output)}
@@ -554,6 +596,11 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
     doubled = _DOUBLED_VERB.search(output)
     if doubled:
         return "doubled verb", doubled.group(0)
+    slip = _BOOK_SLIP.search(output)
+    if slip:
+        # The book's own slip ("a recent experience that is that readily available", "the
+        # the"): copied into an answer, a model learns it; the row is better missing.
+        return "the book's typo", slip.group(0)
     is_verb = re.search(r"\bis (\w+)\b", output[:120])
     if is_verb and is_verb.group(1).casefold() in _VERBS_3SG - {"results", "studies"}:
         return "doubled verb", is_verb.group(0)  # "is controls", "is involves"

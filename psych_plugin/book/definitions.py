@@ -727,6 +727,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
                 and first not in _QUANTIFIERS  # "multiple genes affecting ...": no "a"
                 # "physiological arousal, psychological appraisal, and ...": a list, no "a"
                 and not re.search(r", (?:and|or) ", _before_relative(body))
+                # "peoples’ beliefs concerning ...": the possessive is the determiner
+                and not re.match(r"^(?:[\w-]+ ){0,2}[\w-]+(?:’s|'s|s’|s')(?=\s)", body)
             ):
                 body = f"{'an' if _vowel_sound(first) else 'a'} {body}"
             return _sentence_end(f'The term "{name}" refers to {body}'), _REFERS
@@ -746,6 +748,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             or first in _QUANTIFIERS  # "multiple genes affecting ...": no "a"
         ):
             phrase = body
+        elif re.match(r"^(?:[\w-]+ ){0,2}[\w-]+(?:s’|s') ", body):
+            phrase = body  # "peoples’ beliefs concerning ...": the possessive is the determiner
         elif re.match(
             r"^(?:(?!(?:that|which|who|of|in|to|for) )[\w-]+ ){0,2}[\w-]+(?:’s|'s) ", body
         ):

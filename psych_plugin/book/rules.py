@@ -739,7 +739,11 @@ def choose_definitions(found: Iterable[tuple[int, Found]]) -> dict[str, tuple[in
             continue
         how = f.definition.how
         said = " ".join(f.definition.sentences)
-        if not how.startswith("glossary") and _CONTEXT_BOUND.search(said) or leans_elsewhere(said):
+        if (
+            not how.startswith("glossary")
+            and _CONTEXT_BOUND.search(said)
+            or leans_elsewhere(said, f.definition.term)
+        ):
             how = "context-bound"  # the glossary's gloss, when there is one, reads on its own
         rank = (_RANK.get(how, 9), index, f.order)
         if key not in best or rank < best[key][0]:

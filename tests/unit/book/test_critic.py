@@ -12,6 +12,7 @@ from psych_plugin.book.critic import (
     agreement_problem,
     critique,
     grounding,
+    leans_elsewhere,
     looks_like_name,
     repair,
 )
@@ -565,3 +566,33 @@ def test_a_clause_gloss_about_what_people_do_is_no_definition():
     )
     glossed = Candidate(row, "Ch > Sec", "", ("gloss: clause",), term="warped self-image")
     assert critique(glossed)[0] == "definition says what we do, not what it is"
+
+
+@pytest.mark.parametrize(
+    ("term", "answer", "reason"),
+    [
+        ("reflexes", "Reflexes are a motor reaction to a stimulus.", "number agreement"),
+        ("felt control", "Felt control is our beliefs about our power.", "number agreement"),
+        (
+            "ease heuristic",
+            "The ease heuristic is a shortcut in which a case that is that readily recalled "
+            "decides.",
+            "the book's typo",
+        ),
+        ("spindle", "A spindle is the the burst of fast waves in sleep.", "the book's typo"),
+    ],
+)
+def test_the_books_own_slips_are_not_copied(term, answer, reason):
+    assert critique(cand(f"What is {term}?", answer, term=term))[0] == reason
+    # ... and the definition chooser ranks such a sentence below the glossary's gloss.
+    assert leans_elsewhere(answer, term)
+
+
+def test_what_reads_right_is_not_a_slip():
+    for term, answer in (
+        ("stimulants", "Stimulants are a class of drugs that raise neural activity."),
+        ("trust", "Trust is the basis of our development during infancy."),
+        ("schema", "A schema is a idea that that people hold.".replace("that that", "that")),
+    ):
+        found = critique(cand(f"What is {term}?", answer, term=term))
+        assert found is None or found[0] not in ("number agreement", "the book's typo")

@@ -591,3 +591,12 @@ def test_a_possessive_genus_takes_the_and_a_mass_noun_none():
     assert gloss_sentence("determinism", "belief that one’s acts are caused", STYLE)[0] == (
         "Determinism is a belief that one’s acts are caused."
     )
+
+
+def test_a_plural_possessive_is_the_determiner():
+    assert gloss_sentence(
+        "felt control", "peoples’ beliefs concerning their power over outcomes", STYLE
+    ) == (
+        'The term "felt control" refers to peoples’ beliefs concerning their power over outcomes.',
+        "gloss: noun phrase",
+    )
