@@ -489,6 +489,8 @@ def repair(c: Candidate) -> Candidate:
     fixed = re.sub(
         r"(?<=\w) further (?=(?:divided|subdivided|classified|categorized)\b)", " ", fixed
     )
+    # "a written legal document ... (see living will)": a pointer to another entry.
+    fixed = re.sub(r" \((?:see|compare|cf\.) [^()]{1,60}\)", "", fixed)
 
     def _a(m: re.Match[str]) -> str:
         right = _an_is_right(m.group(2))

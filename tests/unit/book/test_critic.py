@@ -596,3 +596,10 @@ def test_what_reads_right_is_not_a_slip():
     ):
         found = critique(cand(f"What is {term}?", answer, term=term))
         assert found is None or found[0] not in ("number agreement", "the book's typo")
+
+
+def test_repair_takes_out_a_pointer_to_another_entry():
+    fixed = repair(
+        story("Define 'will'.", "A will is a legal document (see living will).", "definition")
+    )
+    assert fixed.row["output"] == "A will is a legal document."
