@@ -28,11 +28,16 @@ def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-@pytest.mark.skipif(
+needs_smollm2 = pytest.mark.skipif(
     not is_built(),
     reason="SmolLM2 not in the cache: `make test` (or `psych base smollm2`) makes it",
 )
-def test_real_model_learns_the_taught_knowledge(tmp_path: Path):
+
+
+@pytest.fixture(scope="module")
+def smol_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """SmolLM2 trained briefly on taught rows; (its config, the paraphrases held out)."""
+    tmp_path = tmp_path_factory.mktemp("smollm2")
     train, paraphrase = jsonl(TRAIN_DATA), jsonl(PARAPHRASE_DATA)
     pairs = paraphrased_rows(train, paraphrase)[:ROWS]
     taught = tmp_path / "taught.jsonl"
@@ -56,7 +61,12 @@ def test_real_model_learns_the_taught_knowledge(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     done = run_axolotl("train", config, timeout=1200)  # 2 shared cores: up to 10+ minutes
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return config, held_out
 
+
+@needs_smollm2
+def test_real_model_learns_the_taught_knowledge(smol_run, tmp_path: Path):
+    config, held_out = smol_run
     out = tmp_path / "eval"
     done = run_psych(
         "eval",
@@ -78,3 +88,19 @@ def test_real_model_learns_the_taught_knowledge(tmp_path: Path):
     # (ln 49152 = 10.8) and the taught knowledge, asked in new words, lowers it further.
     assert base["loss"] < 4.0
     assert base["loss"] - tuned["loss"] > MARGIN, (base["loss"], tuned["loss"])
+
+
+@needs_smollm2
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("llama_cpp") is None,
+    reason="llama.cpp is not installed: make llama-cpp (make test builds it)",
+)
+def test_real_model_exports_to_gguf_that_llama_cpp_runs_as_the_model(smol_run):
+    """The real model's tokenizer is one llama.cpp knows (SmolLM2's byte-level BPE): its f16 and
+    q4_k_m files give the training prompt token for token and stay within their tolerances."""
+    config, _ = smol_run
+    done = run_psych("export", "--config", str(config), "--types", "f16,q4_k_m", timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    checks = {ln.split()[0]: ln for ln in done.stdout.splitlines() if "prompt tokens" in ln}
+    assert set(checks) == {"f16", "q4_k_m"}
+    assert all("prompt tokens equal" in line for line in checks.values()), checks
