@@ -18,7 +18,9 @@ and a row that fails a check is dropped with its reason (counted in the summary,
   method not said      an experiment row whose only method is "conducted research on a baby"
   nothing found        an experiment row that never says what was found (a case: what it showed)
   points back          "another theory", "Rogers further divided", "The prisoners, in turn,",
-                       "Each student" never introduced, "Based on how the infants responded"
+                       "Each student" never introduced, "Based on how the infants responded",
+                       "Once the signal is delivered", "either group" with no group named
+  says what happens    a definition "During plateau, the vagina swells ...": not what it is
   says what we do      a definition "In good continuation, we ...": not what the term is
   near-circular        "figure-ground relationship: segmenting ... into figure and ground"
   context-bound        a term defined as one part of a named theory ("cognitive processes" in
@@ -206,7 +208,9 @@ _DEMONSTRATIVE = re.compile(
     r"\bthese (?!two\b|three\b|four\b|are\b|were\b|include\b)([a-z][\w-]*)", re.IGNORECASE
 )
 _DOUBLED_VERB = re.compile(r"\b(?:is|are) (?:has|have|is|are|was|were)\b")
-_PLURAL_FOLLOW = word_set("that which who in of from with are were per")
+_PLURAL_FOLLOW = word_set(
+    "that which who in of from with are were per cannot can must should will may"
+)
 
 
 def _subject_agreement(output: str, term: str) -> str:
@@ -409,9 +413,15 @@ _BACK_REFERENCE = re.compile(
     r"(?:^|[.!?;:] )[^.!?;:,]{1,60}, in turn,|"
     r"\bfurther (?:divided|subdivided|split|classified|categorized|separated|distinguished|"
     r"broke|expanded|extended|developed|refined|elaborated)\b|"
-    r"^Based on (?:how|what|these|this|those|the|their|his|her)\b",
+    r"^Based on (?:how|what|these|this|those|the|their|his|her)\b|"
+    # "Once the signal is delivered, ...": an event told earlier in the book.
+    r"^(?:Once|Then|Next|After (?:this|that)|At this point)\b",
     re.IGNORECASE,
 )
+# "... assigned to either group": which groups, when the row never names one?
+_EITHER = re.compile(r"\b(?:either|both|the other|the two) (group|condition|side)s?\b", re.I)
+# "During plateau, the vagina swells ...": what happens during X, not what X is.
+_DURING = re.compile(r"^During\b")
 # "In good continuation, we are more likely to perceive ...": what we do, not what it is.
 _WE_DEFINITION = re.compile(r"^(?:In|According to) [^,]{1,60}, (?:we|you)\b", re.IGNORECASE)
 # A named idea said to be made of parts ("reciprocal determinism, in which cognitive processes,
@@ -432,10 +442,20 @@ def leans_elsewhere(text: str, term: str = "") -> bool:
     return bool(
         _WE_DEFINITION.match(text)
         or _BACK_REFERENCE.search(text)
+        or _DURING.match(text)
+        or _unnamed_pair(text)
         or _BOOK_SLIP.search(text)
         or term
         and _complement_agreement(text, term)
     )
+
+
+def _unnamed_pair(text: str) -> str:
+    """ "either group" where no group was named before it in the text, or ""."""
+    m = _EITHER.search(text)
+    if m and not re.search(rf"\b{m.group(1)}s?\b", text[: m.start()], re.IGNORECASE):
+        return m.group(0)
+    return ""
 
 
 _LOOK_BACK = 1500  # characters: the paragraph or two before a definition
@@ -529,6 +549,11 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
     m = _BACK_REFERENCE.search(output)
     if m:
         return "points back", m.group(0)
+    pair = _unnamed_pair(output)
+    if pair:
+        return "points back", pair
+    if row["category"] == "definition" and _DURING.match(output):
+        return "says what happens during it, not what it is", output[:60]
     for m in _EACH_ROLE.finditer(output):
         role = m.group(1).casefold()
         plural = {"child": "children", "person": "people"}.get(role, role + "s")

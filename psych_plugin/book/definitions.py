@@ -393,7 +393,7 @@ _CLAUSE_VERB = word_set(
     "consist consists dwindle dwindles depend depends remain remains result results "
     "is are was were can may will must might tend tends become becomes arise arises occur "
     "occurs develop develops lead leads cause causes affect affects influence influences "
-    "respond responds"
+    "respond responds cannot should shall could would does did"
 )
 _SUBORDINATE = word_set("when if where whereby because while although once whenever")
 _FINITE = re.compile(
@@ -429,6 +429,27 @@ _EMPTY_WORDS = word_set(
     "first second third fourth fifth final last stage type kind form part phase step state the a "
     "an of in or and"
 )
+
+
+# A later part of a gloss that tells the term from another one.
+_CONTRAST_PART = re.compile(
+    r"\bonly (?:important )?difference\b|\brather than\b|\bunlike\b|\bwhereas\b|"
+    r"\bin contrast\b|\bdiffers? from\b",
+    re.IGNORECASE,
+)
+_TRAIT_LINK = r"(?:characterized|marked|defined|distinguished) by|involving|consisting of"
+
+
+def _echoes_term(term: str, gloss: str) -> bool:
+    """ "binge eating disorder: type of eating disorder characterized by binge eating ...":
+    the gloss's distinguishing trait is the term's own words, so it says nothing new."""
+    words = re.sub(r"\s*\([^)]*\)", "", term).split()
+    if len(words) < 2:
+        return False
+    modifier = re.escape(" ".join(words[:-1]))
+    return bool(
+        re.search(rf"\b(?:{_TRAIT_LINK}) (?:(?:a|an|the) )?{modifier}\b", gloss, re.IGNORECASE)
+    )
 
 
 def _circular(term: str, gloss: str) -> bool:
@@ -577,6 +598,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         and not _PARTICIPLE_FIRST.match(body)
     ):
         # "physiological arousal and emotional experience occur at the same time": a clause.
+        if lead == name and name[:1].isupper() and not law:
+            return None  # "In Fair Housing Code, landlords ...": a name needs its article
         return _sentence_end(_claim(name, lead, body, law)), "gloss: clause"
     if first == "one" or (
         " and " in _HEAD_END.split(body, maxsplit=1)[0]
@@ -793,6 +816,8 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
         # "infant ... with no apparent medical condition suddenly dies during sleep": a clause
         # with no relative word, which no "X is" or "refers to" turns into a sentence.
         return None
+    if _echoes_term(term, parts[0]):
+        return None
     out = [_sentence_end(sentence)]
     if _circular(term, parts[0]):
         # "stage 2 sleep: second stage of sleep; ...; characterized by ...": the first part only
@@ -811,6 +836,11 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             and re.match(r"^(?:from|in|during|at|after|before|the|a|an|[a-z]+ and)\b", part)
         ):
             out.append(_sentence_end(part))
+        elif _CONTRAST_PART.search(part):
+            # "experimental group: group designed to answer ...; experimental manipulation is
+            # the only difference between the experimental and control groups": the part left
+            # out is what tells the term from its pair; the first part alone would fit both.
+            return None
     return " ".join(out), shape
 
 

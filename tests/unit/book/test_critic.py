@@ -150,11 +150,53 @@ GOOD = cand(
             ),
             "echoes its input",
         ),
+        (
+            cand(
+                "What is paired sampling?",
+                "With paired sampling, every volunteer is equally likely to join either group.",
+                term="paired sampling",
+            ),
+            "points back",
+        ),
+        (
+            cand(
+                "What is clearance?",
+                "Once the message is sent, leftover signal fades in a process known as clearance.",
+                term="clearance",
+            ),
+            "points back",
+        ),
+        (
+            cand(
+                'What does the term "drift phase" refer to?',
+                "During drift phase, the pulse slows and the eyes close.",
+                term="drift phase",
+            ),
+            "says what happens during it, not what it is",
+        ),
+        (
+            cand(
+                "What is the Fair Code?", 'The term "Fair Code" refers to an owners cannot refuse.'
+            ),
+            "article agreement",
+        ),
     ],
 )
 def test_each_check_rejects_its_failure(candidate, reason):
     found = critique(candidate)
     assert found is not None and found[0] == reason, found
+
+
+def test_groups_named_before_either_group_are_fine():
+    good = cand(
+        "What is paired sampling?",
+        "Paired sampling puts volunteers in a treated group or an untreated group, and every"
+        " volunteer is equally likely to join either group.",
+        term="paired sampling",
+    )
+    assert critique(good) is None
+    assert leans_elsewhere("During drift phase, the pulse slows.")
+    assert leans_elsewhere("Once this is done, the rest is cleared in a process called X.")
 
 
 def test_good_rows_pass():

@@ -202,10 +202,35 @@ def test_gloss_sentence_follows_the_glosss_shape(term, gloss, sentence, shape):
         ("practical intelligence", "aka “street smarts”"),
         ("somatic nervous system", "relays sensory and motor information to the brain"),
         ("Stanford prison experiment", "Stanford University conducted an experiment"),
+        # A clause with its own subject and a modal: no "refers to a/an" fits it.
+        ("Fair Housing Code", "landlords cannot refuse a tenant based on age"),
+        # Circular: the trait that sets it apart is the term's own words.
+        ("night walking disorder", "type of sleep disorder marked by night walking and fatigue"),
+        # The part after ";" tells it from its pair; the first part alone fits both.
+        (
+            "treated sample",
+            "sample chosen to test the idea; treatment is the only difference between the"
+            " treated and the untreated sample",
+        ),
     ],
 )
 def test_gloss_sentence_refuses_what_it_cannot_make_grammatical(term, gloss):
     assert gloss_sentence(term, gloss, STYLE) is None
+
+
+def test_a_gloss_keeps_its_term_words_when_they_are_not_the_trait():
+    """Only the trait after "marked by" / "characterized by" is checked for the term's words;
+    a genus naming the head noun, or a trait of other words, is a definition."""
+    made = gloss_sentence(
+        "night walking disorder", "type of sleep disorder marked by rising from bed asleep", STYLE
+    )
+    assert made is not None and "rising from bed" in made[0]
+    kept = gloss_sentence(
+        "treated sample",
+        "sample chosen to test the idea; in a careful study, the sample is picked at random",
+        STYLE,
+    )
+    assert kept is not None and "picked at random" in kept[0]
 
 
 def test_glossary_lines_and_running_text():

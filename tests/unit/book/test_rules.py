@@ -334,6 +334,28 @@ def test_a_comparative_sentence_loses_to_the_glossary_gloss():
     assert not any("even lower" in o for o in outputs)
 
 
+def test_a_sentence_about_what_happens_during_a_term_loses_to_the_gloss():
+    """ "During drift phase, the pulse slows ..." says what happens, not what the phase is; the
+    glossary's gloss is kept, and with no gloss the sentence makes no row."""
+    book = (
+        "# Rest\n\n## Phases\n\nRest has three phases. During **drift phase**, the pulse slows"
+        " and the eyes close while the muscles of the neck relax slowly.\n\n"
+        "## Key Terms\n\n- **drift phase**: phase of rest that falls between waking and deep rest\n"
+    )
+    for text, kept in ((book, True), (book.split("## Key Terms")[0], False)):
+        _, chunks = split_book(Path("s.md"), text)
+        style = TermStyle(text)
+        plan = plan_book(chunks, style)
+        outputs = [
+            c.row["output"]
+            for chunk in chunks
+            for c in rule_rows(chunk, "s", style, 20, plan.chosen, plan.known).candidates
+        ]
+        assert any("falls between waking" in o for o in outputs) == kept
+        drift = [o for o in outputs if o.startswith("During drift")]
+        assert not drift or not kept  # the gloss wins when there is one
+
+
 def test_comparisons_name_terms_with_their_articles():
     from psych_plugin.book.definitions import Definition
     from psych_plugin.book.rules import named_pair, pair_row
