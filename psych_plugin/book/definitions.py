@@ -237,6 +237,24 @@ def bold_definitions(paragraph: str) -> list[Definition]:
                 if glossed is not None:
                     found.append(glossed)
                     continue
+            named_subject = re.search(
+                r",\s+(?:known as|called|termed|referred to as)(?:\s+(?P<art>the))?\s*$", before
+            )
+            verb_after = re.match(
+                r"^,\s+(?P<verb>is|are)\s+(?=(?:a|an|the)\s|(?<=are )[a-z]+s\b(?<!ly))", after
+            )
+            if named_subject and verb_after:
+                # "The most prominent sulcus, known as the X, is the deep groove that ...": the
+                # sentence defines X under another name; said with X as its subject.
+                the = "The " if named_subject.group("art") else ""
+                name = term if the else term[:1].upper() + term[1:]
+                sentence = f"{the}{name} {after[verb_after.start('verb') :]}"
+                out_named = (tidy(sentence),)
+                if readable(out_named):
+                    article = "the" if the else article
+                    plural = verb_after.group("verb") == "are"
+                    found.append(Definition(term, article, plural, out_named, how="text"))
+                continue
             if re.fullmatch(r"(?i)according to(?: the)?", lead) and after[:1] == ",":
                 # "According to the **law of effect**, behaviors that ...": a law stated.
                 sentences = [_join(lead, term, after)]

@@ -233,6 +233,25 @@ def test_a_gloss_keeps_its_term_words_when_they_are_not_the_trait():
     assert kept is not None and "picked at random" in kept[0]
 
 
+def test_a_term_named_in_apposition_is_defined_as_the_subject():
+    """ "The widest ridge, known as the **main crest**, is the ridge that ...": the sentence
+    defines the term under another name; it is said with the term as its subject."""
+    found = bold_definitions(
+        "The widest ridge, known as the **main crest**, is the ridge that splits the shell into"
+        " two equal halves. Small shellfish, called **spats**, are mussels that have just"
+        " settled on rocks."
+    )
+    said = {d.term: (d.sentences[0], d.plural) for d in found}
+    assert said["main crest"] == (
+        "The main crest is the ridge that splits the shell into two equal halves.",
+        False,
+    )
+    assert said["spats"] == ("Spats are mussels that have just settled on rocks.", True)
+    # "..., known as the X, is very uneven": a remark, not a definition.
+    remark = bold_definitions("The outer layer, known as the **rind**, is very uneven in depth.")
+    assert not [d for d in remark if d.term == "rind"]
+
+
 def test_glossary_lines_and_running_text():
     entry = glossary_entry("**Biases**: systematic errors in judgment", STYLE)
     assert entry is not None and entry.glossary and entry.plural
