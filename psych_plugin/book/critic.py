@@ -7,7 +7,7 @@ and a row that fails a check is dropped with its reason (counted in the summary,
   not self-contained   an answer opening with "It", "This", "They", or asking a question
   off-topic answer     the answer does not speak of what the instruction asks about
   article agreement    "is an allows ...", "a meanings that ...", "an stimulus"
-  number agreement     "Bias are ...", "Reflexes is ..."
+  number agreement     "Bias are ...", "Reflexes is ...", "disruption in signals ... cause"
   name as term         "What is Albert Bandura?": a person is not a term
   advice as term       "What does 'use spaced study sessions' mean?": a heading, not a term
   echoes its input     an answer that copies its input back (a model learns to copy)
@@ -211,6 +211,28 @@ _DOUBLED_VERB = re.compile(r"\b(?:is|are) (?:has|have|is|are|was|were)\b")
 _PLURAL_FOLLOW = word_set(
     "that which who in of from with are were per cannot can must should will may"
 )
+
+
+# "disruption in signals sent from the brain ... cause periods of ...": a singular head noun,
+# its prepositional phrase, then a plural verb (the book's slip; the verb agrees with the
+# nearer plural). No "and"/"or" between them: "X and Y cause" is plural.
+_HEAD_PP_VERB = re.compile(
+    r"(?:^|[.;] )(?:(?:In|During|With|For) [^,]+, )?(?:(?:a|an|the|this|one) )?(?:[a-z-]+ )?"
+    r"(?P<head>[a-z]{3,}(?<!s)|[a-z]+(?:ss|us|is)) (?:in|of|from|between|within|on) "
+    r"(?:(?!\b(?:and|or|which|who|whose)\b)[^.;:,]){0,80}? "
+    r"(?P<verb>cause|lead|result|produce|make|occur|become|show|tend|remain)\b"
+)
+
+
+def head_agreement(text: str) -> str:
+    """ "disruption in signals ... cause": a singular subject with a plural verb, or ""."""
+    m = _HEAD_PP_VERB.search(text)
+    if m and m.group("head") not in _NOT_A_HEAD:
+        return f'"{m.group("head")} ... {m.group("verb")}": a singular with a plural verb'
+    return ""
+
+
+_NOT_A_HEAD = word_set("that this which what who each one either neither")
 
 
 def _subject_agreement(output: str, term: str) -> str:
@@ -443,6 +465,7 @@ def leans_elsewhere(text: str, term: str = "") -> bool:
         _WE_DEFINITION.match(text)
         or _BACK_REFERENCE.search(text)
         or _DURING.match(text)
+        or head_agreement(text)
         or _unnamed_pair(text)
         or _BOOK_SLIP.search(text)
         or term
@@ -603,7 +626,11 @@ def critique(c: Candidate, book_text: str = "") -> tuple[str, str] | None:
             return "name as term", c.term
         if not _mentions(output, c.term):
             return "off-topic answer", c.term
-        problem = _subject_agreement(output, c.term) or _complement_agreement(output, c.term)
+        problem = (
+            _subject_agreement(output, c.term)
+            or _complement_agreement(output, c.term)
+            or head_agreement(output)
+        )
         if problem:
             return "number agreement", problem
         names = {w.casefold() for w in re.findall(r"(?<=\s)[A-Z][\w-]+", output)}

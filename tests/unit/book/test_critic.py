@@ -176,6 +176,14 @@ GOOD = cand(
         ),
         (
             cand(
+                "What is quiet apnea?",
+                "In quiet apnea, a lapse in signals sent from the brain stem cause pauses.",
+                term="quiet apnea",
+            ),
+            "number agreement",
+        ),
+        (
+            cand(
                 "What is the Fair Code?", 'The term "Fair Code" refers to an owners cannot refuse.'
             ),
             "article agreement",
@@ -196,6 +204,10 @@ def test_groups_named_before_either_group_are_fine():
     )
     assert critique(good) is None
     assert leans_elsewhere("During drift phase, the pulse slows.")
+    assert leans_elsewhere("In quiet apnea, a lapse in signals from the brain cause pauses.")
+    # A plural head, or two subjects joined by "and", takes the plural verb.
+    assert not leans_elsewhere("In quiet apnea, lapses in signals from the brain cause pauses.")
+    assert not leans_elsewhere("In quiet apnea, a lapse and a rise in pulse cause pauses.")
     assert leans_elsewhere("Once this is done, the rest is cleared in a process called X.")
 
 
