@@ -3,6 +3,7 @@ tests run real Axolotl in a subprocess, offline, with telemetry off."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -272,7 +274,9 @@ def make_config(
 def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
     """One real `axolotl.cli.train` run on the tiny model; returns its config (output in out/)."""
     tmp = tmp_path_factory.mktemp("train")
-    config = make_config(tmp, tiny_model, MINI, "max_steps=10", "learning_rate=0.01")
+    # num_epochs and evals as the preset had them when the merge tolerance was measured.
+    sets = ["max_steps=10", "learning_rate=0.01", "num_epochs=2"]
+    config = make_config(tmp, tiny_model, MINI, *sets)
     done = run_axolotl("train", config)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return config
@@ -338,3 +342,52 @@ def plugin_run_cfg(tmp_path: Path, data: str, **extra) -> object:
             **extra,
         }
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running_server(
+    command: list[str], ready_url: str, log: Path, what: str, timeout: float = 180
+) -> Iterator[None]:
+    """`command` started in its own session (the server and anything it starts stop together),
+    output in `log`, until `ready_url` answers 200; stopped (SIGTERM, then SIGKILL) on exit."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **OFFLINE_ENV},
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _answers(ready_url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{what} did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
