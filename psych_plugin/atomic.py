@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -87,6 +88,16 @@ def temp_folder(parent: Path, prefix: str) -> Path:
     work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     work.chmod(0o777 & ~current_umask())
     return work
+
+
+def replace_folder(work: Path, final: Path) -> None:
+    """Put the folder built in `work` at `final`, replacing what was there: a reader (or a
+    killed build) sees the old folder or the new one, never half of one."""
+    if final.exists():
+        old = final.with_name(f".{final.name}-old-{os.getpid()}")
+        os.replace(final, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(work, final)
 
 
 def open_safetensors_to_umask(folder: Path) -> list[Path]:

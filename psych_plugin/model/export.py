@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import temp_folder, write_text_atomic
+from ..atomic import temp_folder, umask_mode, write_text_atomic
 from ..problems import UsageError
 from ..prompts import PromptSettings, render_prompt
 from .inference import RunPaths
@@ -296,12 +297,10 @@ def export(
         for kind, target in targets.items():
             made = work / f"{kind}.gguf"
             if made.is_file():
-                made.chmod(0o666 & ~_umask())
+                made.chmod(umask_mode())
                 os.replace(made, target)
                 result.files[kind] = target
     finally:
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)
     smallest = next((result.files[t] for t in reversed(GGUF_TYPES) if t in result.files), None)
     write_text_atomic(out_dir / "chat_template.jinja", template + "\n")
@@ -311,12 +310,6 @@ def export(
         write_text_atomic(result.modelfile, modelfile(settings, tokenizer, smallest.name, stops))
         write_text_atomic(out_dir / "README.md", usage_readme(result, paths))
     return result
-
-
-def _umask() -> int:
-    from ..atomic import current_umask
-
-    return current_umask()
 
 
 def usage_readme(result: ExportResult, paths: RunPaths) -> str:

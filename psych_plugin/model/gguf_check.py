@@ -148,7 +148,7 @@ def check_gguf(
         p = _log_softmax(ref)
         kls.append(float((np.exp(p) * (p - _log_softmax(ours))).sum(axis=-1).mean()))
         check.positions += len(answer)
-    llm.close() if hasattr(llm, "close") else None
+    llm.close()
     check.max_abs_diff = max(diffs)
     check.logit_range = max(ranges)
     check.top1_agreement = agree / max(check.positions, 1)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import temp_folder
+from ..atomic import replace_folder, temp_folder
 from ..paths import cache_dir
 from ..problems import UsageError
 
@@ -82,7 +82,7 @@ def release_dir(release: Release = LLAMA_CPP) -> Path:
     return cache_dir() / f"{release.package}-{release.version}"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -98,7 +98,7 @@ def has_release(folder: Path, release: Release = LLAMA_CPP) -> bool:
     except (OSError, ValueError):
         return False
     return stamp == {"sdist_sha256": release.sdist_sha256, "trees": list(release.trees)} and all(
-        (folder / name).is_file() and _sha256(folder / name) == digest
+        (folder / name).is_file() and sha256_file(folder / name) == digest
         for name, digest in release.files.items()
     )
 
@@ -116,7 +116,7 @@ def _in_trees(name: str, release: Release) -> str | None:
 def extract_release(sdist: Path, folder: Path, release: Release = LLAMA_CPP) -> None:
     """Take the release's parts out of its source archive into `folder`, replacing it whole
     (a killed extraction leaves the old folder or none, never half of one)."""
-    digest = _sha256(sdist)
+    digest = sha256_file(sdist)
     if digest != release.sdist_sha256:
         raise UsageError(
             f"{sdist}: sha256 {digest[:12]}... is not that of {release.requirement}'s "
@@ -144,7 +144,7 @@ def extract_release(sdist: Path, folder: Path, release: Release = LLAMA_CPP) -> 
         for name, want in release.files.items():
             if name not in found:
                 raise UsageError(f"{sdist}: no {release.member_dir}/{name} in the archive")
-            got = _sha256(work / name)
+            got = sha256_file(work / name)
             if got != want:
                 raise UsageError(f"{sdist}: {name} has sha256 {got[:12]}..., not {want[:12]}...")
         for tree in release.trees:
@@ -152,11 +152,7 @@ def extract_release(sdist: Path, folder: Path, release: Release = LLAMA_CPP) -> 
                 raise UsageError(f"{sdist}: no {release.member_dir}/{tree} in the archive")
         stamp = {"sdist_sha256": release.sdist_sha256, "trees": list(release.trees)}
         (work / STAMP).write_text(json.dumps(stamp) + "\n", encoding="utf-8")
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
-            os.replace(folder, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(work, folder)
+        replace_folder(work, folder)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

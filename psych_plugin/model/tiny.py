@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import struct
 from pathlib import Path
 from typing import Any
 
-from ..atomic import open_safetensors_to_umask, temp_folder
-from ..paths import TINY_MODEL_DIRNAME, tiny_model_dir
+from ..atomic import open_safetensors_to_umask, replace_folder, temp_folder
+from ..paths import tiny_model_dir
 from ..problems import UsageError
 from .release import LLAMA_CPP, fetch_release, release_dir
 
@@ -357,11 +356,7 @@ def ensure_tiny_model(root: Path | None = None, vocab: Path | None = None) -> Pa
         build_model(work)
         open_safetensors_to_umask(work)
         (work / STAMP).write_text(json.dumps({"key": key, "vocab": str(vocab)}) + "\n")
-        if final.exists():
-            old = final.with_name(f".{TINY_MODEL_DIRNAME}-old-{os.getpid()}")
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(work, final)
+        replace_folder(work, final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -31,6 +31,7 @@ from tests.conftest import (
     OFFLINE_ENV,
     REPO,
     TRAIN_DATA,
+    free_port,
     last_checkpoint,
     run_axolotl,
     run_psych,
@@ -43,14 +44,6 @@ STEPS = 3
 GLOBAL_BATCH = 8
 ANSWER_TOKENS = 24
 LOSS_RTOL = 1e-5
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_sets(tmp: Path, tiny_model: Path, data: Path, micro_batch: int) -> list[str]:

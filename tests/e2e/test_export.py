@@ -6,19 +6,15 @@ llama.cpp does in-process; build-dataset's LLM path runs against that server."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import OFFLINE_ENV, run_psych
-from tests.e2e.test_llm_server import BOOK, _free_port
+from tests.conftest import free_port, run_psych, running_server
+from tests.e2e.test_llm_server import BOOK
 
 pytestmark = [
     pytest.mark.slow,
@@ -79,38 +75,13 @@ def test_a_gguf_without_the_adapter_fails_the_check(exported, trained_run: Path,
 
 @pytest.fixture(scope="module")
 def server(exported, trained_run: Path, tmp_path_factory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "psych_plugin", "serve", "--config", str(trained_run)]
-            + ["--port", str(port), "--gguf", str(exported[0] / "psych-q8_0.gguf")],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **OFFLINE_ENV},
-            start_new_session=True,
-        )
+    command = [sys.executable, "-m", "psych_plugin", "serve", "--config", str(trained_run)]
+    command += ["--port", str(port), "--gguf", str(exported[0] / "psych-q8_0.gguf")]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/v1/models", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"psych serve did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with running_server(command, url + "/v1/models", log, "psych serve", timeout=120):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def chat(url: str, body: dict) -> dict:

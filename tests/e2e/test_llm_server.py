@@ -8,10 +8,6 @@ written, and the file must come out exactly as a rules-only run writes it."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -20,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OFFLINE_ENV, run_psych
+from tests.conftest import free_port, run_psych, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,27 +31,13 @@ memory of when they were learned.
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from transformers.utils.import_utils import is_serve_available
 
     # Not a skip: the dev extra installs what `transformers serve` needs (openai, fastapi, ...).
     assert is_serve_available(), "transformers serve needs its extras: make setup (dev extra)"
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     cmd = [
         sys.executable,
@@ -70,29 +52,9 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "--device",
         "cpu",
     ]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **OFFLINE_ENV},
-            start_new_session=True,  # the server and anything it starts stop together
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"transformers serve did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
+    with running_server(cmd, url + "/health", log, "transformers serve"):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def test_llm_path_against_transformers_serve(server: str, tiny_model: Path, tmp_path: Path):

