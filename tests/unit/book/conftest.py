@@ -87,6 +87,9 @@ class FakeLLM:
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
         self.attempts: Counter[tuple[str, str]] = Counter()
+        # (passage, category) -> when each attempt arrived (time.monotonic()), so a test can
+        # check the client's wait between attempts rather than a whole run's wall time.
+        self.arrivals: dict[tuple[str, str], list[float]] = {}
         self.lock = threading.Lock()
 
     def answer(self, body: dict) -> Reply:
@@ -97,6 +100,7 @@ class FakeLLM:
             self.bodies.append(body)
             self.attempts[passage, category] += 1
             attempt = self.attempts[passage, category]
+            self.arrivals.setdefault((passage, category), []).append(time.monotonic())
         scripted = self.script(passage, category, attempt) if self.script else None
         return scripted or (200, grounded_reply(passage, category))
 

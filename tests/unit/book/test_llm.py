@@ -218,11 +218,12 @@ def test_retry_after_is_honoured(tmp_path, capsys, llm, monkeypatch):
 
     fake.script = busy_once
     out = tmp_path / "out.jsonl"
-    started = time.monotonic()
     assert build(book, out, "--llm-url", url, "--model", "m", "--concurrency", "6") == 0
-    took = time.monotonic() - started
-    assert 0.2 <= took < 3.0, took  # waited Retry-After (0.2 s), not the 5 s backoff
     assert set(fake.attempts.values()) == {2}
+    # The wait between the 429 and the retry, as the server saw it: Retry-After (0.2 s), not
+    # the 5 s backoff. Measured per request, so a loaded machine's slow start cannot fail it.
+    for first, second in fake.arrivals.values():
+        assert 0.2 <= second - first < 2.5, second - first
     assert "skipped 0 LLM replies" in capsys.readouterr().out
 
 
