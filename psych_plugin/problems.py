@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -24,3 +26,16 @@ class Problem:
 
 class UsageError(Exception):
     """Bad invocation or unreadable input (exit code 2), with a one-line message."""
+
+
+def read_json_object(path: Path, what: str, error: type[UsageError] = UsageError) -> dict[str, Any]:
+    """The JSON object in `path`; `error` (a UsageError) naming the file and `what` it should
+    be when it is not readable text, not JSON, or not an object. A missing file raises
+    OSError as usual: callers say what to run to make it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"{path}: not a readable {what} ({e})") from e
+    if not isinstance(data, dict):
+        raise error(f"{path}: not a readable {what} (expected an object)")
+    return data

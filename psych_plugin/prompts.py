@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from .atomic import write_text_if_changed
 from .paths import PROMPT_SETTINGS_FILE
-from .problems import UsageError
+from .problems import UsageError, read_json_object
 
 Style = Literal["chat", "alpaca"]
 STYLES: tuple[str, ...] = ("chat", "alpaca")
@@ -91,16 +91,11 @@ class PromptSettings:
     @classmethod
     def load(cls, folder: Path) -> PromptSettings:
         path = folder / SETTINGS_FILE
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise UsageError(f"{path}: not a readable prompt settings file ({e})") from e
-        known = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or set(data) - known:
-            unknown = ", ".join(sorted(set(data) - known)) if isinstance(data, dict) else ""
+        data = read_json_object(path, "prompt settings file")
+        unknown = ", ".join(sorted(set(data) - {f.name for f in fields(cls)}))
+        if unknown:
             raise UsageError(
-                f"{path}: not a prompt settings file of this version"
-                + (f" (unknown keys: {unknown})" if unknown else " (expected an object)")
+                f"{path}: not a prompt settings file of this version (unknown keys: {unknown})"
             )
         return cls(**data)
 

@@ -4,13 +4,12 @@ The LoRA-target check and the memory estimate both read it from here."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..logs import quiet_logs
 from ..paths import MODEL_CONFIGS_DIR, resolve
-from ..problems import UsageError
+from ..problems import UsageError, read_json_object
 
 
 class ArchitectureError(UsageError):
@@ -30,13 +29,7 @@ def model_config_for(base_model: str) -> tuple[dict[str, Any] | None, str]:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ArchitectureError(f"{path}: not a JSON model config ({e})") from e
-    if not isinstance(data, dict):
-        raise ArchitectureError(f"{path}: not a JSON model config (expected an object)")
-    return data
+    return read_json_object(path, "JSON model config", ArchitectureError)
 
 
 def meta_model(config: dict[str, Any], where: str = "the model config") -> tuple[Any, Any]:

@@ -3,14 +3,13 @@ saved next to the adapter, so every consumer sends exactly the training prompt."
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..configs.templates import read_yaml
 from ..paths import ADAPTER_CONFIG, ADAPTER_FILES, missing_adapter_files, resolve, run_output_dir
-from ..problems import UsageError
+from ..problems import UsageError, read_json_object
 from ..prompts import SETTINGS_FILE, PromptSettings, render_prompt
 
 
@@ -47,12 +46,7 @@ def check_adapter(paths: RunPaths) -> dict[str, Any]:
             f"({', '.join(sorted(ADAPTER_FILES))}); run `make train` first"
         )
     adapter_cfg = paths.adapter_dir / ADAPTER_CONFIG
-    try:
-        data = json.loads(adapter_cfg.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UsageError(f"{adapter_cfg}: not a readable adapter config ({e})") from e
-    if not isinstance(data, dict):
-        raise UsageError(f"{adapter_cfg}: not a readable adapter config (expected an object)")
+    data = read_json_object(adapter_cfg, "adapter config")
     trained_on = str(data.get("base_model_name_or_path") or "")
     if trained_on and not _same_model(trained_on, paths.base_model):
         raise UsageError(
