@@ -37,8 +37,7 @@ def _merged(paths: Any) -> Path:
     check = merge(paths, list(CHECK_QUESTIONS))
     if not check.ok:
         raise UsageError(
-            f"{check.merged_dir}: the merged model does not match base + adapter "
-            f"({check.relative:.3f} of the adapter's effect > {check.tolerance:g})"
+            f"{check.merged_dir}: the merged model does not match base + adapter ({check.problem})"
         )
     return check.merged_dir
 

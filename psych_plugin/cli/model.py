@@ -223,13 +223,28 @@ def cmd_merge(args: argparse.Namespace) -> int:
             "restored from the base (QLoRA never quantized them; Axolotl's merge had): "
             + ", ".join(check.restored)
         )
-    print(
-        f"logits vs base + adapter on {len(questions)} prompts: max |diff| = "
-        f"{check.max_abs_diff:.3g}, {check.relative:.3f} of the adapter's own effect "
-        f"({check.adapter_effect:.3g}); tolerance {check.tolerance:g}"
-    )
+    if check.base_relative is None:
+        print(
+            f"logits vs base + adapter on {len(questions)} prompts: max |diff| = "
+            f"{check.max_abs_diff:.3g}, {check.relative:.3f} of the adapter's own effect "
+            f"({check.adapter_effect:.3g}); tolerance {check.tolerance:g}"
+        )
+    else:
+        print(
+            f"logits on {len(questions)} prompts: merged vs the merge's base (Axolotl's NF4 "
+            f"round trip, float32) + adapter: max |diff| = {check.max_abs_diff:.3g}, "
+            f"{check.relative:.3f} of the adapter's own effect ({check.adapter_effect:.3g}); "
+            f"tolerance {check.tolerance:g}"
+        )
+        print(
+            f"the merge's base vs the trained 4-bit base: max |diff| = {check.base_diff:.3g}, "
+            f"{check.base_relative:.4f} of the logits' range; tolerance {check.base_tolerance:g}"
+        )
     if not check.ok:
-        print("psych merge: the merged model does not match base + adapter", file=sys.stderr)
+        print(
+            f"psych merge: the merged model does not match base + adapter ({check.problem})",
+            file=sys.stderr,
+        )
         return EXIT_PROBLEMS
     return EXIT_OK
 

@@ -250,6 +250,26 @@ def _check_conflicts(cfg: dict[str, Any], out: _Collector) -> None:
         )
 
 
+def _check_qlora_merge(cfg: dict[str, Any], out: _Collector) -> None:
+    """Axolotl 0.19 trains QLoRA with NF4 double quantization, but its merge rounds the base
+    without it unless bnb_config_kwargs says so (its own fallback never applies): the merged
+    model then starts from a base training never saw."""
+    if not (cfg.get("load_in_4bit") is True or cfg.get("adapter") == "qlora"):
+        return
+    kwargs = cfg.get("bnb_config_kwargs")
+    if isinstance(kwargs, dict) and "bnb_4bit_use_double_quant" in kwargs:
+        return
+    key = "load_in_4bit" if "load_in_4bit" in cfg else "adapter"
+    out.add(
+        (key,),
+        "QLoRA without bnb_config_kwargs.bnb_4bit_use_double_quant: Axolotl trains with NF4 "
+        "double quantization but its merge (merge_lora) rounds the base without it; add "
+        "`bnb_config_kwargs: {bnb_4bit_use_double_quant: true}` so the merged model starts "
+        "from the base training used",
+        "warning",
+    )
+
+
 def _check_packing(cfg: dict[str, Any], validated: dict[str, Any] | None, out: _Collector) -> None:
     """Packed rows must not attend to each other. Axolotl 0.19 decides by
     `attn_decontaminates_packing`: varlen backends (flash, flex, ...) read the row boundaries
@@ -487,6 +507,7 @@ def check_config(path: Path, hardware: Hardware | None = None) -> list[Problem]:
         ("keys", lambda: _check_keys(cfg, fields, out, plugin_failed)),
         ("dataset keys", lambda: _check_dataset_keys(cfg, out)),
         ("conflicts", lambda: _check_conflicts(cfg, out)),
+        ("QLoRA merge", lambda: _check_qlora_merge(cfg, out)),
         ("packing", lambda: _check_packing(cfg, validated, out)),
         ("LoRA targets", lambda: _check_lora_targets(cfg, out)),
         ("dataset files", lambda: _check_datasets(cfg, out)),

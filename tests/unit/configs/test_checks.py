@@ -130,6 +130,29 @@ def test_conflicts(cfg, expected):
     assert run(checks._check_conflicts, cfg) == expected
 
 
+@pytest.mark.parametrize(
+    ("cfg", "warned"),
+    [
+        ({"adapter": "qlora", "load_in_4bit": True}, "load_in_4bit"),
+        ({"adapter": "qlora"}, "adapter"),
+        ({"load_in_4bit": True, "bnb_config_kwargs": {"blocksize": 64}}, "load_in_4bit"),
+        ({"load_in_4bit": True, "bnb_config_kwargs": "oops"}, "load_in_4bit"),
+        ({"adapter": "qlora", "bnb_config_kwargs": {"bnb_4bit_use_double_quant": True}}, None),
+        ({"adapter": "qlora", "bnb_config_kwargs": {"bnb_4bit_use_double_quant": False}}, None),
+        ({"adapter": "lora"}, None),
+        ({"adapter": "lora", "load_in_4bit": False}, None),
+    ],
+)
+def test_qlora_merge_double_quantization(cfg, warned):
+    got = run(checks._check_qlora_merge, cfg)
+    if warned is None:
+        assert got == []
+    else:
+        ((_, field, severity, message),) = got
+        assert (field, severity) == (warned, "warning")
+        assert "bnb_config_kwargs: {bnb_4bit_use_double_quant: true}" in message
+
+
 # --- sample packing ---------------------------------------------------------------------------
 
 NO_BACKEND = (
@@ -1003,8 +1026,11 @@ def test_guide_config_flags_exactly_its_two_bugs(hub_tokenizers_absent):
         "did you mean `attn_implementation: flash_attention_2`?" in by_field["use_flash_attention"]
     )
     assert "'c_proj' matches no module of Qwen3ForCausalLM" in by_field["lora_target_modules.0"]
-    assert fields(problems, "warning") == [("base_model", 2)]
+    # Not the guide's bug but Axolotl's: its merge would round the base without the double
+    # quantization its training uses.
+    assert fields(problems, "warning") == [("base_model", 2), ("load_in_4bit", 11)]
     assert by_field["base_model"].startswith(NOT_COUNTED)
+    assert "bnb_4bit_use_double_quant" in by_field["load_in_4bit"]
 
 
 def test_guide_config_with_val_set_size_also_flags_evals_per_epoch(tmp_path):

@@ -61,6 +61,85 @@ def test_merge_check_thresholds():
     assert not merge_mod.MergeCheck(Path("m"), 1e-6, 0.0, 0.01, []).ok
 
 
+def test_merge_check_thresholds_with_a_4bit_base():
+    """QLoRA: the merge's arithmetic (share of the adapter's effect) and the merge's base vs
+    the trained 4-bit base (share of the logits' range) must both pass; each says why not."""
+    check = merge_mod.MergeCheck(Path("m"), 0.001, 1.0, 0.01, [], 0.5, 20.0)
+    assert check.base_relative == 0.025 and check.ok and check.problem == ""
+    wrong_base = merge_mod.MergeCheck(Path("m"), 0.001, 1.0, 0.01, [], 2.0, 20.0)
+    assert not wrong_base.ok
+    assert wrong_base.problem.startswith("the merge's base differs from the trained 4-bit base")
+    wrong_sum = merge_mod.MergeCheck(Path("m"), 0.5, 1.0, 0.01, [], 0.5, 20.0)
+    assert wrong_sum.problem == "0.500 of the adapter's effect > 0.01"
+    assert not merge_mod.MergeCheck(Path("m"), float("nan"), 1.0, 0.01, []).ok
+
+
+def merged_on(base: object, adapter_dir: Path, tokenizer_from: str, dest: Path) -> Path:
+    """`base` + the adapter, merged by peft and saved with a tokenizer."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    PeftModel.from_pretrained(base, adapter_dir).merge_and_unload().save_pretrained(dest)
+    AutoTokenizer.from_pretrained(tokenizer_from).save_pretrained(dest)
+    return dest
+
+
+def test_qlora_merge_is_checked_against_the_merges_own_base_and_that_base_against_training(
+    adapter_run, tmp_path, monkeypatch
+):
+    """A QLoRA merge made as Axolotl makes it (its NF4 round trip of the base, in float32, plus
+    the adapter) passes with its arithmetic exact and its base within the 4-bit base's numeric
+    noise; a merge made on the full-precision base (training never saw it) fails the base part,
+    even though its arithmetic is right."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    paths = run_paths(adapter_run)
+    paths.load_in_4bit = True
+    questions = ["What is memory?", "Define attention."]
+    good = merged_on(
+        merge_mod.merge_base(paths), paths.adapter_dir, paths.base_model, tmp_path / "good"
+    )
+    check = merge_mod.compare_logits(paths, good, questions)
+    assert check.ok, check
+    assert check.relative < 1e-4 and check.adapter_effect > 0.1
+    assert check.base_relative is not None and 0 < check.base_relative < check.base_tolerance
+
+    def full_precision(p):
+        return AutoModelForCausalLM.from_pretrained(p.base_model, dtype=torch.float32).eval()
+
+    monkeypatch.setattr(merge_mod, "merge_base", full_precision)
+    wrong = merged_on(full_precision(paths), paths.adapter_dir, paths.base_model, tmp_path / "fp")
+    check = merge_mod.compare_logits(paths, wrong, questions)
+    assert check.relative < 1e-4  # the sum is right ...
+    assert not check.ok and "the merge's base differs" in check.problem  # ... on the wrong base
+    assert check.base_relative > 3 * check.base_tolerance
+
+
+def test_merge_base_rounds_as_axolotls_merge_reads_the_config(adapter_run, tmp_path):
+    """Axolotl 0.19's merge double-quantizes only when bnb_config_kwargs says so; the merge's
+    base follows the config the same way, and keeps the embeddings in full precision."""
+    import torch
+    import yaml
+    from transformers import AutoModelForCausalLM
+
+    paths = run_paths(adapter_run)
+    full = AutoModelForCausalLM.from_pretrained(paths.base_model, dtype=torch.float32)
+    plain = dict(merge_mod.merge_base(paths).named_parameters())
+    cfg = yaml.safe_load(adapter_run.read_text())
+    cfg["bnb_config_kwargs"] = {"bnb_4bit_use_double_quant": True}
+    config = tmp_path / "dq.yml"
+    config.write_text(yaml.safe_dump(cfg))
+    paths.config = config
+    double = dict(merge_mod.merge_base(paths).named_parameters())
+    for name, p in full.named_parameters():
+        if name.endswith(merge_mod.FULL_PRECISION_SUFFIXES) or p.ndim < 2:
+            assert torch.equal(plain[name], p) and torch.equal(double[name], p), name
+        else:
+            assert not torch.equal(plain[name], p), name  # NF4-rounded
+            assert not torch.equal(plain[name], double[name]), name  # the absmax rounded too
+
+
 def test_psych_merge_exit_code_follows_the_check(adapter_run, tmp_path, monkeypatch, capsys):
     """The CLI around the check; Axolotl's merge itself runs in the slow e2e test."""
     out = run_paths(adapter_run).adapter_dir
@@ -235,7 +314,7 @@ def test_compare_logits_runs_every_model_on_the_training_prompt(
     tokenizer.save_pretrained(merged)
     questions = ["What is memory?", "Define attention."]
     check = merge_mod.compare_logits(paths, merged, questions)
-    assert model_loads.calls == [(merged, {"dtype": torch.float32}), (str(tiny_model), {})]
+    assert model_loads.calls == [(str(tiny_model), {}), (merged, {"dtype": torch.float32})]
     prompts = [render_prompt(chat, tokenizer, q) for q in questions]
     assert prompts[0].startswith("<|im_start|>system\n")
     want = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
