@@ -438,7 +438,9 @@ _PARTICIPLE_FIRST = re.compile(
     r"^[\w-]+(?: [\w-]+){0,2} (?!is\b)[a-z]+ed (?:at|by|to|on|in|for|with|from|toward)\b"
 )
 # Verbs a gloss opens with whose object is a claim: later parts after ";" are more of it.
-_CLAIM_VERBS = word_set("assumes suggests states proposes holds argues posits claims believes says")
+_CLAIM_VERBS = word_set(
+    "assumes asserts suggests states proposes holds argues posits claims believes says"
+)
 _LAW_HEAD = re.compile(r"\b(?:law|principle|rule|hypothesis|theory|model|effect)s?\b", re.I)
 
 
@@ -692,6 +694,11 @@ def gloss_sentence(term: str, gloss: str, style: TermStyle | None) -> tuple[str,
             listed = ", ".join(f"that {p}" for p in that[:-1])
             joined = f"{listed}{',' if len(that) > 2 else ''} and that {that[-1]}"
             return _sentence_end(f"{lead} {words[0]} {joined}"), shape
+        if first in _CLAIM_VERBS and not _LAW_HEAD.search(name) and len(words) > 3:
+            # "range of reaction: asserts our genes set ...": a concept cannot assert; what it
+            # names is a view ("Range of reaction is the view that our genes set ...").
+            rest = re.sub(r"^that ", "", " ".join(words[1:]))
+            sentence = f"{lead} {'are' if plural else 'is'} the view that {rest}"
     elif (
         first.endswith("ing")
         and len(first) >= 5

@@ -571,6 +571,19 @@ def test_a_gloss_whose_parts_are_all_what_the_term_assumes_is_one_claim():
     )
 
 
+def test_a_concept_glossed_as_asserting_is_a_view_and_a_theory_still_asserts():
+    # A concept cannot assert: what it names is a view. A theory or law can.
+    assert gloss_sentence(
+        "habit ceiling", "asserts our routines set limits within which effort can move us", STYLE
+    ) == (
+        "Habit ceiling is the view that our routines set limits within which effort can move us.",
+        "gloss: verb phrase",
+    )
+    assert gloss_sentence(
+        "ceiling theory", "asserts that routines set limits on change", STYLE
+    ) == ("Ceiling theory asserts that routines set limits on change.", "gloss: verb phrase")
+
+
 def test_a_noun_gloss_that_is_really_a_clause_is_refused():
     # "infant ... suddenly dies": no "X is" or "refers to" makes that a sentence.
     assert (
