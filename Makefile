@@ -213,8 +213,9 @@ demo: smollm2
 
 # The export tests run inside llama.cpp: the first `make test` on a machine compiles it (about 5
 # minutes on 2 cores); uv keeps the wheel, so later runs, fresh clones included, take seconds.
+# --durations=20: every log shows the slowest tests, so a test that grows is seen where it grows.
 test: $(STAMP) browser smollm2-if-possible $(LLAMA_CPP_STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q --durations=20 tests
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
