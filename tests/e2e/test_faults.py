@@ -21,13 +21,17 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.slow
 
+# Killed once checkpoint-10 is complete: 10 steps still to go leave the kill (sent within 0.1 s)
+# far ahead of the end, and the resumed run has real steps left to do.
+STEPS = 20
+
 
 def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Path, capsys):
     config = make_config(
         tmp_path,
         tiny_model,
         MINI,
-        "max_steps=40",
+        f"max_steps={STEPS}",
         "saves_per_epoch=null",
         "save_steps=5",
         "evals_per_epoch=null",
@@ -40,7 +44,7 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Pat
     stop_at_checkpoint(command, out, 10, signal.SIGKILL)
     assert not (out / "adapter_model.safetensors").exists()  # killed before the end
     done_steps = last_checkpoint(out)
-    assert 10 <= done_steps < 40
+    assert 10 <= done_steps < STEPS
 
     assert main(["preflight", str(config)]) == 0
     assert (
@@ -53,8 +57,8 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Pat
     log = done.stdout + done.stderr
     resumed = [ln for ln in log.splitlines() if "resum" in ln.lower()]
     assert any(f"checkpoint-{done_steps}" in ln for ln in resumed), resumed or log[-3000:]
-    state = json.loads((out / "checkpoint-40" / "trainer_state.json").read_text())
-    assert state["global_step"] == 40
+    state = json.loads((out / f"checkpoint-{STEPS}" / "trainer_state.json").read_text())
+    assert state["global_step"] == STEPS
     assert (out / "adapter_model.safetensors").is_file()
 
     # Finished now: `make train` again would refuse to overwrite it without FORCE=1.

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.checkout import copy_checkout
-from tests.conftest import MINI, OFFLINE_ENV, REPO, SCHEMA, held_out
+from tests.conftest import MINI, OFFLINE_ENV, REPO, SCHEMA, held_out, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -62,13 +62,15 @@ def user_dir(tmp_path: Path) -> Path:
 
 
 def run_installed(site: Path, cwd: Path, *args: str, env: dict[str, str] | None = None):
+    """As a user runs it: Axolotl's dataset worker processes at their default, so the preprocess
+    below also proves they import the installed package (user_env)."""
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(site), **(env or {})},
+        env=user_env(PYTHONPATH=str(site), **(env or {})),
     )
 
 

@@ -1,6 +1,8 @@
 """`make train` itself, once: the real target and its whole chain (validate, tiny, config with
 its check and memory estimate, preflight, Axolotl, trained), in a copy of the checkout so that
-nothing lands in the working tree. A step count override keeps it to about two minutes."""
+nothing lands in the working tree. Overrides keep it short: a few steps, and the preset's two
+held-out sets cut to their first rows (the preset evaluates twice; on all 300 rows that was most
+of the 9 minutes this test took)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.checkout import copy_checkout as copy_checkout_as_clone
-from tests.conftest import OFFLINE_ENV, REPO
+from tests.conftest import EVAL_SETS, REPO, user_env
 
 pytestmark = pytest.mark.slow
 
-STEPS = 12
+STEPS = 4
+HELD_OUT_ROWS = 8  # one eval batch of the preset (micro_batch_size 8)
 
 
 def copy_checkout(dest: Path) -> None:
@@ -34,12 +37,14 @@ def copy_checkout(dest: Path) -> None:
 def test_make_train_runs_the_whole_chain(tmp_path: Path, tiny_model: Path) -> None:
     work = tmp_path / "checkout"
     copy_checkout(work)
-    env = {
-        **os.environ,
-        **OFFLINE_ENV,
-        "PSYCH_CACHE_DIR": str(tiny_model.parent),  # the session's tiny model
-    }
-    args = ["make", "train", "PRESET=tiny-cpu", f"SET=max_steps={STEPS}"]
+    # Axolotl's dataset worker processes as a user gets them (user_env).
+    env = user_env(PSYCH_CACHE_DIR=str(tiny_model.parent))  # the session's tiny model
+    sets = [f"max_steps={STEPS}"]
+    for i, path in enumerate(EVAL_SETS):  # the preset's test_datasets, in its order
+        cut = tmp_path / f"held-out-{i}.jsonl"
+        cut.write_text("".join(path.read_text(encoding="utf-8").splitlines(True)[:HELD_OUT_ROWS]))
+        sets.append(f"test_datasets.{i}.path={cut}")
+    args = ["make", "train", "PRESET=tiny-cpu", f"SET={' '.join(sets)}"]
     done = subprocess.run(
         args,
         cwd=work,
@@ -78,6 +83,7 @@ def test_make_train_runs_the_whole_chain(tmp_path: Path, tiny_model: Path) -> No
     assert f"global_step: {STEPS}" in card and f"- rows: {train_rows}" in card
     config = (work / "axolotl_configs" / "generated" / "tiny-cpu.yml").read_text()
     assert f"max_steps: {STEPS}" in config and str(tiny_model) in config
+    assert str(tmp_path / "held-out-1.jsonl") in config
 
     # A second `make train` stops before training instead of overwriting the finished run.
     again = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=300)
