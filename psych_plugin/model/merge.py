@@ -102,12 +102,29 @@ def reference_model(paths: RunPaths) -> Any:
     return PeftModel.from_pretrained(base, paths.adapter_dir).eval()
 
 
-def merge_base(paths: RunPaths) -> Any:
-    """The base as Axolotl's QLoRA merge starts from it, in float32: each tensor its merge
-    rounds through Axolotl's own NF4 round trip (its functions, the config's settings), the
-    full-precision tensors as `restore_full_precision` leaves them."""
+def nf4_round_trip(tensor: Any, blocksize: int | None, double_quant: bool, device: str) -> Any:
+    """`tensor` quantized to NF4 and back, by bitsandbytes, exactly as Axolotl 0.19's merge
+    does it (`axolotl.cli.utils.lora_merge._simulate_nf4_roundtrip`: flattened, float32, on
+    `device`; tested bit for bit against it). Not imported from there: importing axolotl.cli
+    wraps sys.stdout and sys.stderr for good (colorama), which a caller's streams should not
+    suffer."""
+    import bitsandbytes.functional as bnb_f
     import torch
-    from axolotl.cli.utils.lora_merge import _should_nf4_roundtrip, _simulate_nf4_roundtrip
+
+    flat = tensor.reshape(-1).to(torch.float32).contiguous().to(device)
+    kwargs: dict[str, Any] = {"quant_type": "nf4", "compress_statistics": double_quant}
+    if blocksize is not None:
+        kwargs["blocksize"] = blocksize
+    quantized, state = bnb_f.quantize_4bit(flat, **kwargs)
+    out = bnb_f.dequantize_4bit(quantized, state, quant_type="nf4")
+    return out.reshape(tensor.shape).to(tensor.dtype).cpu()
+
+
+def merge_base(paths: RunPaths) -> Any:
+    """The base as Axolotl's QLoRA merge starts from it, in float32: every tensor of two or more
+    dimensions through the NF4 round trip with the config's settings (as Axolotl's merge reads
+    them), the full-precision tensors as `restore_full_precision` leaves them."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     cfg = read_yaml(paths.config)
@@ -115,16 +132,13 @@ def merge_base(paths: RunPaths) -> Any:
     # As Axolotl 0.19's merge reads it: its fallback `getattr(cfg, ..., True)` never applies
     # (its config returns None for a missing key), so without bnb_config_kwargs it rounds
     # without the double quantization training used (see axolotl_configs: the presets set it).
-    double = bnb.get("bnb_4bit_use_double_quant", cfg.get("bnb_4bit_use_double_quant"))
+    double = bool(bnb.get("bnb_4bit_use_double_quant", cfg.get("bnb_4bit_use_double_quant")))
     device = "cuda" if torch.cuda.is_available() else "cpu"  # as Axolotl's merge picks it
     model = AutoModelForCausalLM.from_pretrained(paths.base_model, dtype=torch.float32).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith(FULL_PRECISION_SUFFIXES) or not _should_nf4_roundtrip(
-                name, p, True, False
-            ):
-                continue
-            p.copy_(_simulate_nf4_roundtrip(p.data, bnb.get("blocksize"), bool(double), device))
+            if p.ndim >= 2 and not name.endswith(FULL_PRECISION_SUFFIXES):
+                p.copy_(nf4_round_trip(p.data, bnb.get("blocksize"), double, device))
     return model
 
 

@@ -116,6 +116,35 @@ def test_qlora_merge_is_checked_against_the_merges_own_base_and_that_base_agains
     assert check.base_relative > 3 * check.base_tolerance
 
 
+def test_nf4_round_trip_is_axolotls_bit_for_bit():
+    """The merge's base is rounded as Axolotl's merge rounds it. Its function is called in a
+    child process: importing axolotl.cli wraps this process's sys.stdout and sys.stderr."""
+    import subprocess
+    import sys
+
+    code = """
+import torch
+from axolotl.cli.utils.lora_merge import _simulate_nf4_roundtrip
+from psych_plugin.model.merge import nf4_round_trip
+torch.manual_seed(0)
+for shape in ((64, 32), (3, 5, 8), (100, 7)):
+    for dtype in (torch.float32, torch.bfloat16):
+        t = torch.randn(shape).to(dtype)
+        for blocksize in (None, 128):
+            for double in (True, False):
+                ours = nf4_round_trip(t, blocksize, double, "cpu")
+                theirs = _simulate_nf4_roundtrip(t, blocksize, double, "cpu")
+                assert ours.dtype == theirs.dtype == dtype and ours.shape == t.shape
+                assert torch.equal(ours, theirs), (shape, dtype, blocksize, double)
+                assert not torch.equal(ours, t)
+print("same")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("same"), done.stderr[-2000:]
+
+
 def test_merge_base_rounds_as_axolotls_merge_reads_the_config(adapter_run, tmp_path):
     """Axolotl 0.19's merge double-quantizes only when bnb_config_kwargs says so; the merge's
     base follows the config the same way, and keeps the embeddings in full precision."""
