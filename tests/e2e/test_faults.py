@@ -21,9 +21,11 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.slow
 
-# Killed once checkpoint-10 is complete: 10 steps still to go leave the kill (sent within 0.1 s)
-# far ahead of the end, and the resumed run has real steps left to do.
-STEPS = 20
+# A checkpoint every 2 steps, killed once checkpoint-4 is complete: 6 steps (over 10 s) still
+# to go leave the kill, sent within 0.1 s, far ahead of the end, and the resumed run real steps
+# to do.
+STEPS = 10
+KILL_AT = 4
 
 
 def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Path, capsys):
@@ -33,7 +35,7 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Pat
         MINI,
         f"max_steps={STEPS}",
         "saves_per_epoch=null",
-        "save_steps=5",
+        "save_steps=2",
         "evals_per_epoch=null",
         "eval_strategy=no",
         "test_datasets=null",
@@ -41,10 +43,10 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, tiny_model: Pat
     )
     out = tmp_path / "out"
     command = [sys.executable, "-m", "axolotl.cli.train", str(config)]
-    stop_at_checkpoint(command, out, 10, signal.SIGKILL)
+    stop_at_checkpoint(command, out, KILL_AT, signal.SIGKILL)
     assert not (out / "adapter_model.safetensors").exists()  # killed before the end
     done_steps = last_checkpoint(out)
-    assert 10 <= done_steps < STEPS
+    assert KILL_AT <= done_steps < STEPS
 
     assert main(["preflight", str(config)]) == 0
     assert (
