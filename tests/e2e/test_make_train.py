@@ -1,7 +1,7 @@
 """`make train` itself, once: the real target and its whole chain (validate, tiny, config with
 its check and memory estimate, preflight, Axolotl, trained), in a copy of the checkout so that
 nothing lands in the working tree. Overrides keep it short: a few steps, and the preset's two
-held-out sets cut to their first rows (the preset evaluates twice: on all 300 rows, about 7 of
+held-out sets cut to their first rows (the preset evaluates twice: on all 300 rows, about 6 of
 the 9 minutes the test would take on 2 cores)."""
 
 from __future__ import annotations
