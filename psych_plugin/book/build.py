@@ -24,7 +24,7 @@ from ..dataset.validate import check_readable
 from ..problems import UsageError
 from .critic import Candidate, Critic, Rejection, repair
 from .definitions import TermStyle
-from .llm import LlmClient, chat_url
+from .llm import DEFAULT_MAX_TOKENS, LlmClient, chat_url
 from .reading import Chunk, read_book, split_book
 from .rows import RowFilter
 from .rules import BookPlan, plan_book, rule_rows
@@ -62,7 +62,7 @@ class BuildOptions:
     retries: int = 2
     timeout: float = 60.0
     concurrency: int = 4
-    max_tokens: int | None = None
+    max_tokens: int | None = DEFAULT_MAX_TOKENS  # None: the server's own default
     json_schema: bool = True
 
     def check(self) -> None:
@@ -78,7 +78,7 @@ class BuildOptions:
         if self.timeout <= 0:
             raise UsageError("--timeout must be positive")
         if self.max_tokens is not None and self.max_tokens < 1:
-            raise UsageError("--max-tokens must be at least 1")
+            raise UsageError("--max-tokens must be at least 1 (0: the server's default)")
         if bool(self.llm_url) != bool(self.model):
             raise UsageError("--llm-url and --model go together")
 

@@ -80,6 +80,10 @@ RESPONSE_FORMATS: tuple[tuple[str, dict[str, object]], ...] = (
 )
 # Words in an error reply that say the request's response_format is what the server refused.
 FORMAT_WORDS = ("response_format", "json_schema", "json_object")
+# The cap on a reply, in tokens, unless the user sets one: a reply of --per-chunk rows needs far
+# fewer, and a model that runs away stops here instead of at the end of its context (a small
+# one on llama.cpp's server wrote 3,448 tokens of nothing, minutes a reply on a CPU).
+DEFAULT_MAX_TOKENS = 2048
 
 
 def build_messages(text: str, source: str, category: str, n: int) -> list[dict[str, str]]:

@@ -28,6 +28,7 @@ COUNT_LABELS = {
 
 def cmd_build_dataset(args: argparse.Namespace) -> int:
     from ..book.build import BuildOptions, Interrupted, build_dataset
+    from ..book.llm import DEFAULT_MAX_TOKENS
 
     options = BuildOptions(
         book=Path(args.book),
@@ -45,7 +46,8 @@ def cmd_build_dataset(args: argparse.Namespace) -> int:
         retries=args.retries,
         timeout=args.timeout,
         concurrency=args.concurrency,
-        max_tokens=args.max_tokens,
+        # Not given: the default cap; 0: none sent (the server's own default).
+        max_tokens=DEFAULT_MAX_TOKENS if args.max_tokens is None else (args.max_tokens or None),
         json_schema=not args.no_json_schema,
     )
     if args.sample < 0:
@@ -334,7 +336,9 @@ def add_parsers(sub: Any) -> None:
         "--max-tokens",
         type=int,
         metavar="N",
-        help="cap on each reply's length (default: the server's)",
+        help="cap on each reply's length in tokens (default: 2048, far more than --per-chunk "
+        "rows need, so a model that runs away stops there rather than at the end of its "
+        "context; 0: the server's default)",
     )
     g.add_argument(
         "--no-json-schema",

@@ -227,6 +227,26 @@ def test_retry_after_is_honoured(tmp_path, capsys, llm, monkeypatch):
     assert "skipped 0 LLM replies" in capsys.readouterr().out
 
 
+def test_each_reply_is_capped_by_default_and_0_leaves_it_to_the_server(tmp_path, llm, capsys):
+    """A small model on llama.cpp's server ran on to the end of its context; the default cap
+    stops it. --max-tokens 0 sends none; a negative cap is refused in one line."""
+    from psych_plugin.book.llm import DEFAULT_MAX_TOKENS
+    from psych_plugin.cli import build_parser
+
+    fake, url = llm
+    base = ["--llm-url", url, "--model", "m"]
+    assert build(BOOK, tmp_path / "a.jsonl", *base) == 0
+    assert {b["max_tokens"] for b in fake.bodies} == {DEFAULT_MAX_TOKENS}
+    fake.bodies.clear()
+    assert build(BOOK, tmp_path / "b.jsonl", *base, "--max-tokens", "0") == 0
+    assert fake.bodies and all("max_tokens" not in b for b in fake.bodies)
+    assert build(BOOK, tmp_path / "c.jsonl", *base, "--max-tokens", "-5") == 2
+    assert "--max-tokens must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["build-dataset", "-h"])
+    assert f"default: {DEFAULT_MAX_TOKENS}," in " ".join(capsys.readouterr().out.split())
+
+
 def test_parse_reply_tolerates_fences_and_rejects_bad_items():
     good = [{"instruction": "Q?", "input": "", "output": "A."}]
     for text in (
