@@ -89,17 +89,22 @@ def run_axolotl_merge(config: Path) -> None:
         raise UsageError(f"axolotl.cli.merge_lora {config} failed (exit {done.returncode})")
 
 
-def reference_model(paths: RunPaths) -> Any:
-    """The model as trained: the base (4-bit when it was trained so) plus the adapter."""
+def trained_base(paths: RunPaths) -> Any:
+    """The base as training saw it: 4-bit when it was trained so."""
     import torch
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {}
     if paths.load_in_4bit:
         kwargs["quantization_config"] = nf4_config(torch.float32)
-    base = AutoModelForCausalLM.from_pretrained(paths.base_model, **kwargs)
-    return PeftModel.from_pretrained(base, paths.adapter_dir).eval()
+    return AutoModelForCausalLM.from_pretrained(paths.base_model, **kwargs).eval()
+
+
+def reference_model(paths: RunPaths) -> Any:
+    """The model as trained: the base as training saw it plus the adapter."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(trained_base(paths), paths.adapter_dir).eval()
 
 
 def nf4_round_trip(tensor: Any, blocksize: int | None, double_quant: bool, device: str) -> Any:
@@ -158,8 +163,8 @@ def compare_logits(paths: RunPaths, merged_dir: Path, questions: list[str]) -> M
     trained_bases = []
     if paths.load_in_4bit:
         # The trained 4-bit base, alone (one model in memory at a time).
-        model = reference_model(paths)
-        with torch.no_grad(), model.disable_adapter():
+        model = trained_base(paths)
+        with torch.no_grad():
             trained_bases = [model(input_ids=ids).logits.float() for ids in prompts]
         del model
         reference = PeftModel.from_pretrained(merge_base(paths), paths.adapter_dir).eval()
